@@ -1,0 +1,166 @@
+"""Workarounds for upstream breakage, in one place.
+
+Each patch names what it works around and is applied once by :func:`apply_all`
+(called from ``mmflux/__init__.py``). Nothing here changes behaviour where the
+upstream code already works.
+
+1. ``mmaction.models.localizers.drn`` is missing from the mmaction2 1.2.0 wheel,
+   so ``import mmaction.models`` fails (open-mmlab/mmaction2 issue 2714).
+   -> a placeholder module is registered before mmaction's models are imported.
+2. torch >= 2.6 loads with ``weights_only=True`` by default, which refuses the
+   numpy arrays and ``HistoryBuffer`` objects that mmengine pickles into training
+   checkpoints (open-mmlab/mmengine issue 1621). The blunt fix
+   (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) turns safe loading off for everything.
+   -> mmengine's local-file loader is replaced by :func:`safe_load_checkpoint`:
+   safe loading always, plus an allowlist of exactly the types mmengine writes.
+   A file that needs anything else is refused with the names it asked for,
+   unless the user opts in (``MMFLUX_TRUST_CHECKPOINTS=1``); see docs/checkpoints.md.
+3. ``mmengine.dist.init_dist(launcher='pytorch')`` calls ``torch.cuda.set_device``
+   even on machines without CUDA, which raises (open-mmlab/mmengine issue 1219).
+   -> the call is skipped when CUDA is unavailable (gloo runs on CPU).
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import os.path as osp
+import sys
+import types
+from typing import Any, List
+
+import torch
+
+TRUST_ENV = 'MMFLUX_TRUST_CHECKPOINTS'
+
+_applied = False
+
+
+def _patch_missing_drn() -> None:
+    """Register ``mmaction.models.localizers.drn(.drn)`` if the wheel lacks it."""
+    name = 'mmaction.models.localizers.drn'
+    if name in sys.modules:
+        return
+    try:
+        import importlib.util
+        if importlib.util.find_spec(name) is not None:
+            return
+    except ModuleNotFoundError:
+        pass
+    except ImportError:
+        return
+    pkg = types.ModuleType(name)
+    pkg.__path__ = []  # mark as a package
+    sub = types.ModuleType(name + '.drn')
+
+    class DRN:  # noqa: D401 - placeholder, not a model
+        """Placeholder for the DRN localizer missing from the mmaction2 wheel."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError(
+                'DRN is not shipped in the mmaction2 1.2.0 wheel '
+                '(open-mmlab/mmaction2 issue 2714); install mmaction2 from '
+                'source to use it.')
+
+    sub.DRN = DRN
+    pkg.drn = sub
+    sys.modules[name] = pkg
+    sys.modules[name + '.drn'] = sub
+
+
+def _mmengine_checkpoint_globals() -> List[Any]:
+    """Types that mmengine writes into training checkpoints, and nothing more."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    allowed: List[Any] = [
+        HistoryBuffer, collections.OrderedDict, collections.defaultdict,
+        np.ndarray, np.dtype, np.core.multiarray._reconstruct,
+        np.core.multiarray.scalar
+    ]
+    # numpy >= 1.25 pickles dtypes by their class (np.dtypes.Float64DType, ...)
+    dtypes_mod = getattr(np, 'dtypes', None)
+    if dtypes_mod is not None:
+        for attr in dir(dtypes_mod):
+            obj = getattr(dtypes_mod, attr)
+            if isinstance(obj, type) and issubclass(obj, np.dtype):
+                allowed.append(obj)
+    return allowed
+
+
+class UntrustedCheckpointError(RuntimeError):
+    """Raised for a checkpoint whose unpickling would need arbitrary code."""
+
+
+def checkpoints_trusted() -> bool:
+    return os.environ.get(TRUST_ENV, '0').lower() in ('1', 'true', 'yes')
+
+
+def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """Load a local checkpoint with torch's safe (weights-only) unpickler.
+
+    Plain weight files (a dict of tensors) load as they are. mmengine training
+    checkpoints additionally need numpy arrays and ``HistoryBuffer``; those are
+    allowlisted. Anything else (a pickled function, an arbitrary class) is refused
+    with a message naming the globals it asked for, unless ``MMFLUX_TRUST_CHECKPOINTS=1``.
+    """
+    filename = osp.expanduser(str(filename))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    try:
+        with torch.serialization.safe_globals(_mmengine_checkpoint_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError/RuntimeError variants
+        if 'weights_only' not in str(err) and 'Unsupported global' not in str(err):
+            raise
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        except Exception:  # pragma: no cover - old zip formats
+            unsafe = ['<unknown>']
+        if checkpoints_trusted():
+            from mmengine.logging import print_log
+            print_log(
+                f'Loading {filename} with full unpickling because {TRUST_ENV}=1 '
+                f'(it references {unsafe}).', logger='current', level=30)
+            return torch.load(filename, map_location=map_location, weights_only=False)
+        raise UntrustedCheckpointError(
+            f'Refusing to load {filename}: unpickling it would import {unsafe}, '
+            'which can run arbitrary code. If you made this file yourself and trust '
+            f'it, set {TRUST_ENV}=1 (see docs/checkpoints.md); to use only its '
+            'weights, re-save the state dict as plain tensors.') from err
+
+
+def _patch_checkpoint_loader() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=safe_load_checkpoint, force=True)
+
+
+def _patch_cpu_dist_init() -> None:
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_mmflux_patched', False):
+        return
+
+    @functools.wraps(original)
+    def init_dist_pytorch(backend, *args, **kwargs):
+        if torch.cuda.is_available():
+            return original(backend, *args, **kwargs)
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda *_a, **_k: None
+        try:
+            return original(backend, *args, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
+    init_dist_pytorch._mmflux_patched = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
+def apply_all() -> None:
+    """Apply every workaround once (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _patch_missing_drn()
+    _patch_checkpoint_loader()
+    _patch_cpu_dist_init()
+    _applied = True

@@ -1,0 +1,1 @@
+"""Datasets, Flux sampling and transforms (registered into MMAction2)."""

@@ -1,0 +1,1 @@
+"""Training-loop components: hooks, optimizer constructors."""

@@ -1,0 +1,1 @@
+"""Evaluation: Token Optimization search and accuracy across budgets."""

@@ -1,0 +1,3 @@
+from .fluxvit import ARCH_SETTINGS, FluxViT
+
+__all__ = ['ARCH_SETTINGS', 'FluxViT']

@@ -1,0 +1,3 @@
+from .flux_multi_head import AlignDecoder, FluxMultiHead
+
+__all__ = ['AlignDecoder', 'FluxMultiHead']

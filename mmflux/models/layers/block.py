@@ -1,0 +1,37 @@
+"""Pre-norm transformer block of FluxViT."""
+from functools import partial
+
+import torch
+from timm.layers import DropPath, LayerScale, Mlp
+from torch import nn
+
+from .attention import FluxAttention
+from .rms_norm import RMSNorm
+
+
+class FluxBlock(nn.Module):
+    """x + DropPath(gamma1 * Attn(RMSNorm(x))), then the same with the MLP.
+
+    The MLP uses tanh-approximate GELU: the released weights were trained with
+    flash-attn's fused MLP, whose activation is the tanh approximation.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = False, qk_norm: bool = True, use_lpe: bool = True,
+                 layer_scale_init_value: float = 1e-5, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = RMSNorm(dim)
+        self.attn = FluxAttention(dim, num_heads, qkv_bias=qkv_bias, qk_norm=qk_norm,
+                                  use_lpe=use_lpe)
+        self.ls1 = LayerScale(dim, layer_scale_init_value) if layer_scale_init_value else nn.Identity()
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = RMSNorm(dim)
+        self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio),
+                       act_layer=partial(nn.GELU, approximate='tanh'))
+        self.ls2 = LayerScale(dim, layer_scale_init_value) if layer_scale_init_value else nn.Identity()
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x

@@ -1,0 +1,57 @@
+"""Patch embedding with Dual Patch Norm (RMSNorm before and after the projection)."""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rms_norm import RMSNorm
+
+
+class DualNormPatchEmbed(nn.Module):
+    """Cut a video into 1 x p x p patches, RMSNorm the raw pixels, project, RMSNorm.
+
+    The pixel norm ``norm_before`` acts on the 3 * p * p patch vector laid out
+    (row, column, channel) with the channel fastest, as in the released weights.
+    The projection is stored as the released Conv3d weight (C, 3, 1, p, p) and run
+    as one matrix multiply over the patch vectors.
+
+    Returns tokens of shape (B, T, L, C) with L = (H / p) * (W / p) in row-major
+    (h, w) order.
+    """
+
+    def __init__(self, embed_dims: int, patch_size: int = 14, in_channels: int = 3,
+                 dual_norm: bool = True, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.in_channels = in_channels
+        patch_dim = in_channels * patch_size * patch_size
+        self.norm_before = RMSNorm(patch_dim, eps) if dual_norm else nn.Identity()
+        self.proj = nn.Conv3d(in_channels, embed_dims, kernel_size=(1, patch_size, patch_size),
+                              stride=(1, patch_size, patch_size))
+        self.norm = RMSNorm(embed_dims, eps) if dual_norm else nn.Identity()
+
+    def grid_size(self, height: int, width: int) -> Tuple[int, int]:
+        p = self.patch_size
+        for name, side in (('height', height), ('width', width)):
+            if side % p != 0 or side < p:
+                raise ValueError(
+                    f'Input {name} {side} is not a positive multiple of the patch size '
+                    f'{p}; resize or crop to a multiple of {p} (e.g. {max(p, side // p * p)}).')
+        return height // p, width // p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        if C != self.in_channels:
+            raise ValueError(f'Expected {self.in_channels} input channels, got {C} '
+                             '(inputs must be (B, C, T, H, W)).')
+        hp, wp = self.grid_size(H, W)
+        p = self.patch_size
+        x = x.to(self.proj.weight.dtype)
+        # (B, C, T, hp, p, wp, p) -> (B, T, hp, wp, p, p, C): channel-fastest patch vectors
+        patches = x.reshape(B, C, T, hp, p, wp, p).permute(0, 2, 3, 5, 4, 6, 1)
+        patches = patches.reshape(B, T, hp * wp, p * p * C)
+        patches = self.norm_before(patches)
+        weight = self.proj.weight.permute(0, 2, 3, 4, 1).reshape(self.proj.out_channels, -1)
+        tokens = F.linear(patches, weight, self.proj.bias)
+        return self.norm(tokens)
