@@ -1,0 +1,120 @@
+"""FluxViT behaviour beyond the fixture: any grid, batch 1, H != W, clear errors."""
+import pytest
+import torch
+
+from mmaction.registry import MODELS
+from mmflux.models.backbones.fluxvit import FluxViT
+from mmflux.utils.checkpoint_convert import convert_official_state_dict
+
+
+@pytest.fixture(scope='module')
+def backbone(reference):
+    model = FluxViT(arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4))
+    state = convert_official_state_dict(reference['state_dict'])
+    model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
+                           if k.startswith('backbone.')})
+    return model.eval()
+
+
+def test_batch_size_one_equals_batched(backbone):
+    x = torch.randn(3, 3, 8, 56, 56)
+    with torch.no_grad():
+        full = backbone(x, budget=40)
+        single = torch.cat([backbone(x[i:i + 1], budget=40) for i in range(3)])
+    assert full.shape == (3, 1 + 40, 64)
+    torch.testing.assert_close(single, full, atol=1e-5, rtol=1e-5)
+
+
+def test_non_square_input_uses_hw_grid(backbone):
+    x = torch.randn(2, 3, 4, 42, 70)  # 3 x 5 patches per frame
+    with torch.no_grad():
+        tokens = backbone(x)
+    assert tokens.shape == (2, 1 + 4 * 15, 64)
+    pos = backbone.positional_embedding(4, 3, 5)
+    assert pos.shape == (60, 64)
+    # transposing the input grid transposes the positional grid
+    assert torch.isfinite(tokens).all()
+
+
+def test_storage_grid_positions_are_the_table(backbone):
+    pos = backbone.positional_embedding(4, 4, 4)
+    w = backbone.gpe_proj.depthwise_conv.weight.view(-1)
+    b = backbone.gpe_proj.depthwise_conv.bias
+    torch.testing.assert_close(pos, backbone.pos_embed[0, 1:] * w + b)
+
+
+def test_positional_cache_follows_weights(backbone):
+    with torch.no_grad():
+        first = backbone.positional_embedding(6, 5, 5)
+        assert backbone.positional_embedding(6, 5, 5) is first  # cached at test time
+        backbone.pos_embed.add_(1.0)
+        second = backbone.positional_embedding(6, 5, 5)
+        backbone.pos_embed.sub_(1.0)
+    assert not torch.allclose(first, second)
+    torch.testing.assert_close(second - first, torch.ones_like(first) *
+                               backbone.gpe_proj.depthwise_conv.weight.view(-1), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('frames', [1, 3, 4, 5, 7, 9])
+def test_selection_for_any_frame_count(backbone, frames):
+    x = torch.randn(2, 3, frames, 42, 42)  # 9 patches per frame
+    budget = max(1, frames * 9 // 2)
+    with torch.no_grad():
+        tokens, kept = backbone(x, budget=budget, return_indices=True)
+    expected = backbone.selector.kept_count(frames, 9, budget)
+    assert kept.shape == (2, expected) and tokens.shape[1] == 1 + expected
+    assert budget - 3 <= expected <= budget
+    assert (kept.diff(dim=1) > 0).all()
+
+
+def test_four_frame_selection_uses_two_groups(backbone):
+    assert backbone.selector.num_groups(4) == 2
+    x = torch.randn(1, 3, 4, 56, 56)
+    with torch.no_grad():
+        _, kept = backbone(x, budget=32, return_indices=True)
+    assert kept.shape == (1, 32)
+    # two groups of two frames keep 16 tokens each
+    assert ((kept < 32).sum().item(), (kept >= 32).sum().item()) == (16, 16)
+
+
+def test_budget_at_or_above_token_count_means_no_selection(backbone):
+    x = torch.randn(2, 3, 2, 42, 42)
+    with torch.no_grad():
+        _, kept = backbone(x, budget=18, return_indices=True)
+        _, kept_big = backbone(x, budget=10_000, return_indices=True)
+    assert kept is None and kept_big is None
+
+
+@pytest.mark.parametrize('side', [50, 13])
+def test_side_not_multiple_of_patch_raises(backbone, side):
+    with pytest.raises(ValueError, match='multiple of the patch size 14'):
+        backbone(torch.randn(1, 3, 2, side, 56))
+
+
+@pytest.mark.parametrize('budget', [0, -5, 2.5])
+def test_bad_budget_raises(backbone, budget):
+    with pytest.raises(ValueError, match='token budget must be a positive int'):
+        backbone(torch.randn(1, 3, 2, 56, 56), budget=budget)
+
+
+def test_recognizer_rejects_bad_test_budget(tiny_cfg):
+    with pytest.raises(ValueError, match='model.test_cfg.token_budget'):
+        MODELS.build(tiny_cfg(token_budget=0))
+
+
+def test_unknown_arch_names_choices():
+    with pytest.raises(ValueError, match="Unknown FluxViT arch 'huge'"):
+        FluxViT(arch='huge')
+
+
+def test_activation_checkpointing_gives_same_gradients(reference):
+    torch.manual_seed(0)
+    arch = dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4)
+    plain, ckpt = FluxViT(arch=arch), FluxViT(arch=arch, with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 4, 56, 56)
+    for model in (plain, ckpt):
+        model.train()
+        model(x, budget=40).sum().backward()
+    torch.testing.assert_close(plain.blocks[0].attn.qkv.weight.grad,
+                               ckpt.blocks[0].attn.qkv.weight.grad)

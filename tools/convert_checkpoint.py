@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Convert an official FluxViT checkpoint (OpenGVLab/FluxViT) for mmflux / MMAction2.
+
+    python tools/convert_checkpoint.py SRC.pth DST.pth [--config configs/fluxvit/fluxvit-s14_k400.py]
+
+SRC may be a raw state dict or hold it under ``model`` / ``module`` (DeepSpeed),
+in fp32 or bf16, with optional ``backbone.`` / ``encoder.`` prefixes. The
+architecture (S or B) and the number of classes are read from the weights; with
+``--config`` the keys are checked against that config's model instead. The output
+loads with ``mmaction.apis.init_recognizer(config, DST)`` with no missing or
+unexpected keys; a checkpoint that does not fit is refused with the keys that differ.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+import mmflux  # noqa: E402,F401
+from mmflux.utils.checkpoint_convert import (CheckpointMismatchError,  # noqa: E402
+                                             convert_official_state_dict, expected_shapes,
+                                             fluxvit_model_cfg, infer_arch, strip_prefixes,
+                                             unwrap_checkpoint)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('src', help='official checkpoint (.pth / .pt / mp_rank_00_model_states.pt)')
+    parser.add_argument('dst', help='output checkpoint for mmflux')
+    parser.add_argument('--config', help='check the keys against this config\'s model')
+    parser.add_argument('--trust-src', action='store_true',
+                        help='unpickle SRC fully (only for files you trust: pickles can run code)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not osp.isfile(args.src):
+        sys.exit(f'error: {args.src} does not exist')
+    try:
+        raw = torch.load(args.src, map_location='cpu', weights_only=not args.trust_src)
+    except Exception as err:  # an unpickling refusal names the offending globals
+        sys.exit(f'error: could not load {args.src} safely ({err}). If it is a DeepSpeed or '
+                 'training checkpoint you trust, pass --trust-src.')
+    facts = infer_arch(strip_prefixes(unwrap_checkpoint(raw)))
+    if args.config:
+        from mmengine.config import Config
+        model_cfg = Config.fromfile(args.config).model
+    else:
+        if facts['arch'] is None:
+            sys.exit(f'error: width {facts["embed_dims"]} is neither FluxViT-S (384) nor B (768); '
+                     'pass --config with a matching model.')
+        model_cfg = fluxvit_model_cfg(facts['arch'], facts['num_classes'] or 400,
+                                      num_heads=max(facts['num_heads'], 1),
+                                      pool_dims=facts['pool_dims'])
+    try:
+        state = convert_official_state_dict(raw, expected_shapes(model_cfg))
+    except CheckpointMismatchError as err:
+        sys.exit(f'error: {args.src}: {err}')
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    meta = dict(source=osp.basename(args.src), arch=str(facts['arch']),
+                num_classes=int(facts['num_classes'] or 0), converter='mmflux')
+    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    print(f'converted {args.src} -> {args.dst}: FluxViT-{facts["arch"]}, '
+          f'{facts["num_classes"]} classes, {len(state)} tensors')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
