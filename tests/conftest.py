@@ -42,3 +42,13 @@ def tiny_model_cfg(num_classes=7, budgets=(96, 64, 32), **test_cfg):
 @pytest.fixture
 def tiny_cfg():
     return tiny_model_cfg
+
+
+def official_random_state(size: str, dtype=torch.float32):
+    state = {}
+    with open(shared_path('fixtures', f'fluxvit_{size}_official_keys.txt')) as f:
+        for line in f:
+            name, shape = line.split(' ', 1)
+            shape = tuple(int(s) for s in shape.strip().strip('()').split(',') if s.strip())
+            state[name] = torch.empty(shape, dtype=dtype).normal_()
+    return state

@@ -1,0 +1,60 @@
+# Something-Something V2 in MMAction2's VideoDataset format.
+# Evaluation protocol of the paper: TSN-style segments, 2 temporal views
+# (segment starts and segment middles) x 3 crops, short side 224; never flipped.
+dataset_type = 'VideoDataset'
+data_root = 'data/sthv2/videos'
+data_root_val = 'data/sthv2/videos'
+ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
+ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
+ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
+file_client_args = dict(io_backend='disk')
+
+test_frames = 8
+test_side = 224
+
+val_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='SSv2Sample', clip_len=test_frames, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, test_side)),
+    dict(type='CenterCrop', crop_size=test_side),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='SSv2Sample', clip_len=test_frames, num_clips=2, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, test_side)),
+    dict(type='ThreeCrop', crop_size=test_side),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_val,
+        data_prefix=dict(video=data_root_val),
+        pipeline=val_pipeline,
+        test_mode=True))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_test,
+        data_prefix=dict(video=data_root_val),
+        pipeline=test_pipeline,
+        test_mode=True))
+
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
