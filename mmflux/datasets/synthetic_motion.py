@@ -25,7 +25,7 @@ Layout written by :func:`generate_motion_dataset`::
 
     out_dir/
         videos/train_00000.mp4 ...   # mp4 ('mp4v'), RGB content
-        train.txt val.txt test.txt   # "train_00000.mp4 3" (MMAction2 VideoDataset)
+        train.txt val.txt test.txt   # "train_00000.mp4 3" (VideoDataset)
         label_map.txt                # one class name per line, label order
         meta.json                    # parameters, classes, counts
 """
@@ -107,15 +107,19 @@ _TEMPLATES = {
           (-0.25, 0.9), (-0.25, -0.45), (-0.9, -0.45)],
 }
 _TEMPLATE_NAMES = tuple(sorted(_TEMPLATES))
-_NORMALISED_TEMPLATES = {k: _normalise_polygon(v) for k, v in _TEMPLATES.items()}
+_NORMALISED_TEMPLATES = {
+    k: _normalise_polygon(v)
+    for k, v in _TEMPLATES.items()
+}
 
 
 def _random_polygon(rng: np.random.Generator, n_min: int, n_max: int,
                     r_min: float) -> np.ndarray:
     n = int(rng.integers(n_min, n_max + 1))
     # jittered, evenly spaced vertex angles (no degenerate spikes)
-    angles = np.linspace(0, 2 * np.pi, n, endpoint=False) + \
-        rng.uniform(-0.35, 0.35, n) * (2 * np.pi / n) + rng.uniform(0, 2 * np.pi)
+    jitter = rng.uniform(-0.35, 0.35, n) * (2 * np.pi / n)
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False) + jitter + \
+        rng.uniform(0, 2 * np.pi)
     radii = rng.uniform(r_min, 1.0, n)
     return _normalise_polygon(
         np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1))
@@ -205,7 +209,8 @@ def _draw(img: np.ndarray, cx: float, cy: float, radius: float, angle: float,
         for dy in _wrap_offsets(cy, radius, h):
             x, y = cx + dx, cy + dy
             if poly is None:
-                cv2.circle(img, (int(round(x * _SUBPIX)), int(round(y * _SUBPIX))),
+                centre = (int(round(x * _SUBPIX)), int(round(y * _SUBPIX)))
+                cv2.circle(img, centre,
                            max(1, int(round(radius * _SUBPIX))), colour, -1,
                            cv2.LINE_AA, _SUBPIX_SHIFT)
             else:
@@ -221,7 +226,8 @@ def _as_hw(frame_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if h < 16 or w < 16:
         raise ValueError(f'frame_size must be >= 16, got {(h, w)}')
     if h % 2 or w % 2:
-        raise ValueError(f'frame_size must be even (mp4 encoder), got {(h, w)}')
+        raise ValueError(
+            f'frame_size must be even (mp4 encoder), got {(h, w)}')
     return h, w
 
 
@@ -320,7 +326,8 @@ def render_motion_video(label: Union[int, str],
     angles = angle0 + ang_vel * t
 
     # ---- distractors (class independent) ----
-    n_d = int(rng.integers(1, max_distractors + 1)) if max_distractors > 0 else 0
+    n_d = (int(rng.integers(1, max_distractors + 1))
+           if max_distractors > 0 else 0)
     distractors = []
     for _ in range(n_d):
         d_poly = _distractor_shape(rng)
@@ -498,7 +505,9 @@ def generate_motion_dataset(out_dir: str,
     entries = [(split, i, i % num_classes) for split in SPLITS
                for i in range(counts[split])]
     ann_files = {s: osp.join(out_dir, f'{s}.txt') for s in SPLITS}
-    side_files = list(ann_files.values()) + [osp.join(out_dir, 'label_map.txt')]
+    side_files = list(ann_files.values()) + [
+        osp.join(out_dir, 'label_map.txt')
+    ]
 
     old = None if force else _read_json(meta_path)
     same = old is not None and old.get('params') == params
@@ -536,6 +545,15 @@ def generate_motion_dataset(out_dir: str,
     tasks = [(video_dir, s, i, lbl, int(seed), int(num_frames), (h, w),
               float(fps), int(max_distractors)) for s, i, lbl in todo]
     bar = ProgressBar(len(tasks)) if progress and tasks else None
+    step = max(1, len(tasks) // 40)  # keep the bar output short in logs
+    done = 0
+
+    def _tick():
+        nonlocal done
+        done += 1
+        if bar is not None and (done % step == 0 or done == len(tasks)):
+            bar.update(done - bar.completed)
+
     if workers > 1 and len(tasks) > 1:
         import multiprocessing as mp
         try:
@@ -545,13 +563,11 @@ def generate_motion_dataset(out_dir: str,
         with ctx.Pool(min(int(workers), len(tasks)),
                       initializer=_worker_init) as pool:
             for _ in pool.imap_unordered(_generate_one, tasks, chunksize=4):
-                if bar is not None:
-                    bar.update()
+                _tick()
     else:
         for task in tasks:
             _generate_one(task)
-            if bar is not None:
-                bar.update()
+            _tick()
     if bar is not None:
         bar.file.write('\n')
         bar.file.flush()
