@@ -15,6 +15,10 @@ upstream code already works.
    safe loading always, plus an allowlist of exactly the types mmengine writes.
    A file that needs anything else is refused with the names it asked for,
    unless the user opts in (``MMFLUX_TRUST_CHECKPOINTS=1``); see docs/checkpoints.md.
+   mmengine's ``HistoryBuffer.__getstate__`` also pickles its built-in statistics
+   methods (``HistoryBuffer.mean`` ...) through ``builtins.getattr``, which no safe
+   loader may allow. -> ``HistoryBuffer`` stops pickling the four methods that its
+   ``__init__`` registers anyway; custom statistics are still pickled.
 3. ``mmengine.dist.init_dist(launcher='pytorch')`` calls ``torch.cuda.set_device``
    even on machines without CUDA, which raises (open-mmlab/mmengine issue 1219).
    -> the call is skipped when CUDA is unavailable (gloo runs on CPU).
@@ -134,6 +138,34 @@ def _patch_checkpoint_loader() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=safe_load_checkpoint, force=True)
 
 
+_BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _patch_history_buffer_pickle() -> None:
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if getattr(HistoryBuffer.__getstate__, '_mmflux_patched', False):
+        return
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        custom = {k: v for k, v in self._statistics_methods.items() if k not in _BUILTIN_STATISTICS}
+        if custom:  # user-registered statistics keep mmengine's behaviour
+            state['statistics_methods'] = custom
+        return state
+
+    original_setstate = HistoryBuffer.__setstate__
+
+    def __setstate__(self, state) -> None:
+        original_setstate(self, state)
+        for name in _BUILTIN_STATISTICS:
+            self._statistics_methods.setdefault(name, getattr(HistoryBuffer, name))
+
+    __getstate__._mmflux_patched = True
+    HistoryBuffer.__getstate__ = __getstate__
+    HistoryBuffer.__setstate__ = __setstate__
+
+
 def _patch_cpu_dist_init() -> None:
     from mmengine.dist import utils as dist_utils
     original = dist_utils._init_dist_pytorch
@@ -162,5 +194,6 @@ def apply_all() -> None:
         return
     _patch_missing_drn()
     _patch_checkpoint_loader()
+    _patch_history_buffer_pickle()
     _patch_cpu_dist_init()
     _applied = True

@@ -1,1 +1,4 @@
-"""Evaluation: Token Optimization search and accuracy across budgets."""
+"""Evaluation: test grids and budgets, Token Optimization search."""
+from .test_grid import set_test_grid
+
+__all__ = ['set_test_grid']

@@ -1,0 +1,4 @@
+"""Training hooks (registered in MMAction2's ``HOOKS``)."""
+from .flux_resume_hook import FluxSamplerResumeHook
+
+__all__ = ['FluxSamplerResumeHook']

@@ -1,0 +1,215 @@
+"""Per-view MACs ("GFLOPs" in the paper's fvcore convention) of a FluxViT config.
+
+Usage (from the repository root)::
+
+    python tools/get_flops.py CONFIG [--budget N|none] [--grid T H W] [--head H]
+                                     [--views V] [--device meta|cpu|cuda]
+                                     [--cfg-options key=value ...]
+
+The model is built from the config and one zero view of the grid is run through
+it under ``torch.utils.flop_counter.FlopCounterMode`` (on the meta device by
+default: no memory and no compute). What is counted: patch embedding of the full
+sampled grid, the blocks on the kept tokens, and the ONE projector + classifier
+the recognizer uses for that many tokens (or ``--head``). The closed form of the
+spec (section 7.3) is printed next to it as a cross-check.
+
+Defaults: ``--budget`` from ``model.test_cfg.token_budget``; ``--grid`` from the
+test pipeline (frames from the sampling transform's ``clip_len``, square side from
+a crop transform's ``crop_size``), else 8 x 224 x 224.
+
+The LAST line of the output is one JSON object with at least ``gmacs``,
+``params_m``, ``params_deploy_m``, ``tokens``, ``grid``, ``budget`` and ``head``.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # fallback when mmflux is not installed
+    sys.path.insert(0, REPO_ROOT)
+
+DEFAULT_GRID = (8, 224, 224)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='MACs of one view of a FluxViT recognizer at a token budget.')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--budget', default=None,
+                        help='patch tokens kept per view (int, or "none" for no selection; '
+                        'default: model.test_cfg.token_budget)')
+    parser.add_argument('--grid', nargs=3, type=int, metavar=('T', 'H', 'W'), default=None,
+                        help='sampled grid: frames, height, width (default: from the test '
+                        f'pipeline, else {" ".join(map(str, DEFAULT_GRID))})')
+    parser.add_argument('--head', type=int, default=None,
+                        help='force a head (default: the head the recognizer picks)')
+    parser.add_argument('--views', type=int, default=1,
+                        help='views per video; also prints the per-video total')
+    parser.add_argument('--device', default='meta',
+                        help='"meta" (default, shape-only) or a real device (cpu, cuda) '
+                        'to run a zero input')
+    parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
+                        help='override config settings (mmengine DictAction syntax)')
+    args = parser.parse_args(argv)
+    if args.cfg_options:
+        from mmengine.config import DictAction
+        action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+        ns = argparse.Namespace()
+        action(parser, ns, args.cfg_options)
+        args.cfg_options = ns.cfg_options
+    return args
+
+
+def _parse_budget(value, cfg):
+    if value is None:
+        test_cfg = cfg.model.get('test_cfg') or {}
+        return test_cfg.get('token_budget'), 'model.test_cfg.token_budget'
+    if str(value).lower() in ('none', 'all', '0'):
+        return None, '--budget'
+    try:
+        budget = int(value)
+    except ValueError:
+        raise SystemExit(f'--budget must be an int or "none", got {value!r}') from None
+    if budget < 1:
+        raise SystemExit(f'--budget must be positive, got {budget}')
+    return budget, '--budget'
+
+
+def _pipelines(cfg):
+    """Candidate test pipelines of a config, most specific first."""
+    found = []
+    for key in ('test_pipeline', 'val_pipeline'):
+        if isinstance(cfg.get(key), (list, tuple)):
+            found.append((key, cfg.get(key)))
+    for loader in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+        while isinstance(dataset, dict) and 'pipeline' not in dataset and 'dataset' in dataset:
+            dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
+        if isinstance(dataset, dict) and isinstance(dataset.get('pipeline'), (list, tuple)):
+            found.append((f'{loader}.dataset.pipeline', dataset['pipeline']))
+    return found
+
+
+def grid_from_config(cfg):
+    """(T, H, W, source) from the config's test pipeline, or None."""
+    for name, pipeline in _pipelines(cfg):
+        frames = side = None
+        src = []
+        for step in pipeline:
+            if not isinstance(step, dict):
+                continue
+            kind = str(step.get('type', '?'))
+            if frames is None:
+                for key in ('clip_len', 'num_frames'):
+                    if isinstance(step.get(key), int) and step[key] > 0:
+                        frames = step[key]
+                        src.append(f'{kind}.{key}')
+                        break
+            if 'crop' in kind.lower():
+                size = step.get('crop_size', step.get('size'))
+                if isinstance(size, int):
+                    side = (size, size)
+                elif isinstance(size, (list, tuple)) and len(size) == 2:
+                    side = (int(size[1]), int(size[0]))  # mmaction crop sizes are (w, h)
+                if side is not None:
+                    src.append(f'{kind}.crop_size')
+            elif kind == 'Resize' and step.get('keep_ratio') is False and side is None:
+                scale = step.get('scale')
+                if isinstance(scale, (list, tuple)) and len(scale) == 2 and min(scale) > 0:
+                    side = (int(scale[1]), int(scale[0]))
+                    src.append('Resize.scale')
+        if frames is not None:
+            height, width = side if side is not None else DEFAULT_GRID[1:]
+            if side is None:
+                src.append(f'default {DEFAULT_GRID[1]}x{DEFAULT_GRID[2]}')
+            return frames, height, width, f'{name}: ' + ', '.join(src)
+    return None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    try:
+        import mmflux  # noqa: F401  (registers FluxViT & co.)
+    except ImportError:
+        sys.path.insert(0, REPO_ROOT)
+        import mmflux  # noqa: F401
+    from mmaction.registry import MODELS
+
+    from mmflux.utils.flops import analytic_for_model, count_macs, format_table
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    budget, budget_src = _parse_budget(args.budget, cfg)
+    if args.grid is not None:
+        frames, height, width = args.grid
+        grid_src = '--grid'
+    else:
+        found = grid_from_config(cfg)
+        if found is not None:
+            frames, height, width, grid_src = found
+        else:
+            frames, height, width = DEFAULT_GRID
+            grid_src = 'default (no clip_len found in the test pipeline)'
+
+    model_cfg = cfg.model.copy()
+    model_cfg.get('backbone', {}).pop('init_cfg', None)  # no pretrained download for counting
+    with torch.device('meta') if args.device == 'meta' else torch.device('cpu'):
+        model = MODELS.build(model_cfg)
+    if args.device not in ('meta', 'cpu'):
+        model = model.to(args.device)
+    model.eval()
+
+    result = count_macs(model, frames, height, width, budget=budget, head=args.head,
+                        device='meta' if args.device == 'meta' else None)
+    analytic = None
+    if result['grid_tokens'] is not None:
+        analytic = analytic_for_model(model, result['tokens'], result['grid_tokens'])
+
+    name = type(getattr(model, 'backbone', model)).__name__
+    print(f'{name} MACs of one view  ({args.config})')
+    print(f'  grid          {frames} x {height} x {width}  [{grid_src}]')
+    print(f'  budget        {budget}  [{budget_src}]')
+    kept = result['tokens']
+    print(f'  patch tokens  {kept} kept of {result["grid_tokens"]} sampled (+1 cls)')
+    print(f'  head          {result["head"]}'
+          + ('  [--head]' if args.head is not None else '  [chosen by the recognizer]'))
+    rows = []
+    for part, value in result['breakdown'].items():
+        if value == 0 and part in ('selector', 'fc_norm', 'other'):
+            note = 'elementwise only (not counted)' if part != 'other' else ''
+        else:
+            note = ''
+        rows.append([part, f'{value:.3f}', f'{100 * value / max(result["gmacs"], 1e-12):.1f}%', note])
+    rows.append(['total', f'{result["gmacs"]:.3f}', '100.0%', ''])
+    print(format_table(rows, ['part', 'GMACs', 'share', 'note']))
+    out = dict(gmacs=round(result['gmacs'], 4), params_m=round(result['params_m'], 4),
+               params_deploy_m=round(result['params_deploy_m'], 4), tokens=kept,
+               grid_tokens=result['grid_tokens'], grid=[frames, height, width],
+               budget=budget, head=result['head'],
+               breakdown={k: round(v, 4) for k, v in result['breakdown'].items()},
+               device=args.device)
+    if analytic is not None:
+        diff = 100 * (result['gmacs'] - analytic['gmacs']) / analytic['gmacs']
+        print(f'  analytic (spec 7.3): {analytic["gmacs"]:.3f} GMACs  (counter - analytic: '
+              f'{diff:+.3f}%)')
+        out['analytic_gmacs'] = round(analytic['gmacs'], 4)
+    if args.views != 1:
+        print(f'  x {args.views} views: {result["gmacs"] * args.views:.1f} GMACs per video')
+        out['views'] = args.views
+        out['gmacs_per_video'] = round(result['gmacs'] * args.views, 3)
+    print(f'  params: {result["params_m"]:.2f} M whole recognizer state dict; '
+          f'{result["params_deploy_m"]:.2f} M deployable (backbone + 1 projector/fc_norm/classifier)')
+    sys.stdout.flush()
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == '__main__':
+    main()

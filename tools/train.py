@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Train an mmflux (MMAction2) config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--seed N]
+                          [--cfg-options key=value ...] [--launcher pytorch|slurm]
+
+Same flags as MMAction2's tools/train.py. ``--amp`` trains under bf16 autocast on
+CPU or GPU. ``--resume`` without a path continues from the latest checkpoint in
+the work dir; the Flux sampler then continues the interrupted epoch with the same
+batches and grids. Resuming unpickles optimizer and logger state: see
+docs/checkpoints.md for what is trusted.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmflux  # noqa: E402,F401  (applies upstream workarounds before anything runs)
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a recognizer with mmflux')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CKPT, or from the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast training')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the real batch size (auto_scale_lr in the config)')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument('--diff-rank-seed', action='store_true', help='different seed per rank')
+    parser.add_argument('--deterministic', action='store_true', help='deterministic cuDNN')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.test_cfg.token_budget=1024')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.amp:
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', dict(base_batch_size=256))
+        cfg.auto_scale_lr.enable = True
+    randomness = cfg.get('randomness') or {}
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    randomness.setdefault('diff_rank_seed', args.diff_rank_seed)
+    randomness.setdefault('deterministic', args.deterministic)
+    cfg.randomness = randomness
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
