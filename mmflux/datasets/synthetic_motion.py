@@ -60,7 +60,7 @@ MOTION_CLASSES: Tuple[str, ...] = (
 )
 DEFAULT_NUM_CLASSES = 6
 #: Bump whenever the rendered content changes for a given seed.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
 
 _SPLIT_IDS = {name: i for i, name in enumerate(SPLITS)}
@@ -69,10 +69,10 @@ _SUBPIX = float(1 << _SUBPIX_SHIFT)
 _VIDEO_NAME_RE = re.compile(r'^(train|val|test)_\d+\.mp4$')
 
 # Target motion parameters, expressed relative to S = min(H, W) per frame.
-_SPEED_RANGE = (0.012, 0.035)      # translation, fraction of S per frame
-_OMEGA_RANGE = (4.0, 10.0)         # rotation, degrees per frame
-_RADIUS_RANGE = (0.09, 0.30)       # target circumradius, fraction of S
-_SCALE_RATIO_RANGE = (1.7, 2.6)    # approach/recede total size change
+_SPEED_RANGE = (0.02, 0.045)      # translation, fraction of S per frame
+_OMEGA_RANGE = (6.0, 12.0)         # rotation, degrees per frame
+_RADIUS_RANGE = (0.14, 0.42)       # target circumradius, fraction of S
+_SCALE_RATIO_RANGE = (1.6, 2.2)    # approach/recede total size change
 _DISTRACTOR_RADIUS = (0.03, 0.07)  # fraction of S
 
 
@@ -166,12 +166,12 @@ def _background(rng: np.random.Generator, h: int, w: int,
     # always consume the same amount of randomness
     grid = int(rng.integers(3, 9))
     low = rng.normal(0.0, 1.0, (grid, grid, 3)).astype(np.float32)
-    amp_low = rng.uniform(8, 35)
+    amp_low = rng.uniform(5, 20)
     stripe_period = rng.uniform(6, 24)
     stripe_angle = rng.uniform(0, np.pi)
-    amp_stripe = rng.uniform(0, 18)
+    amp_stripe = rng.uniform(0, 10)
     grain_seed = int(rng.integers(0, 2**31 - 1))
-    amp_grain = rng.uniform(0, 10)
+    amp_grain = rng.uniform(0, 6)
     if not textured:
         return np.broadcast_to(base, (h, w, 3)).astype(np.float32).copy()
     img = np.empty((h, w, 3), np.float32)
