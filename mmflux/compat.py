@@ -22,6 +22,12 @@ upstream code already works.
 3. ``mmengine.dist.init_dist(launcher='pytorch')`` calls ``torch.cuda.set_device``
    even on machines without CUDA, which raises (open-mmlab/mmengine issue 1219).
    -> the call is skipped when CUDA is unavailable (gloo runs on CPU).
+4. With ``ZeroRedundancyOptimizer`` (ZeRO-1) every rank must take part in
+   ``consolidate_state_dict``, but ``Runner.save_checkpoint`` runs on rank 0 only
+   (``master_only``), so saving a checkpoint breaks the process group (discussed
+   in open-mmlab/mmengine pull 551, left open in 0.10.7).
+   -> ``Runner.save_checkpoint`` first consolidates on all ranks, and the
+   optimizer's ``state_dict`` then uses the consolidated state.
 """
 from __future__ import annotations
 
@@ -187,6 +193,41 @@ def _patch_cpu_dist_init() -> None:
     dist_utils._init_dist_pytorch = init_dist_pytorch
 
 
+def _patch_zero_checkpointing() -> None:
+    from mmengine.optim.optimizer import zero_optimizer
+    from mmengine.runner import Runner
+    zero_cls = getattr(zero_optimizer, 'ZeroRedundancyOptimizer', None)
+    if zero_cls is None or getattr(Runner.save_checkpoint, '_mmflux_patched', False):
+        return
+    from mmengine.dist import is_main_process
+
+    def state_dict(self):
+        if not getattr(self, '_mmflux_consolidated', False):
+            self.consolidate_state_dict()
+        self._mmflux_consolidated = False
+        return super(zero_cls, self).state_dict() if is_main_process() else dict()
+
+    zero_cls.state_dict = state_dict
+    original_save = Runner.save_checkpoint
+
+    @functools.wraps(original_save)
+    def save_checkpoint(self, *args, **kwargs):
+        wrapper = getattr(self, 'optim_wrapper', None)
+        optimizers = []
+        if wrapper is not None:
+            inner = getattr(wrapper, 'optim_wrappers', None)
+            wrappers = inner.values() if isinstance(inner, dict) else [wrapper]
+            optimizers = [w.optimizer for w in wrappers if hasattr(w, 'optimizer')]
+        for optimizer in optimizers:
+            if isinstance(optimizer, zero_cls):
+                optimizer.consolidate_state_dict(to=0)  # every rank, before rank 0 saves
+                optimizer._mmflux_consolidated = True
+        return original_save(self, *args, **kwargs)
+
+    save_checkpoint._mmflux_patched = True
+    Runner.save_checkpoint = save_checkpoint
+
+
 def apply_all() -> None:
     """Apply every workaround once (idempotent)."""
     global _applied
@@ -196,4 +237,5 @@ def apply_all() -> None:
     _patch_checkpoint_loader()
     _patch_history_buffer_pickle()
     _patch_cpu_dist_init()
+    _patch_zero_checkpointing()
     _applied = True

@@ -52,3 +52,47 @@ def official_random_state(size: str, dtype=torch.float32):
             shape = tuple(int(s) for s in shape.strip().strip('()').split(',') if s.strip())
             state[name] = torch.empty(shape, dtype=dtype).normal_()
     return state
+
+
+@pytest.fixture(scope='session')
+def tiny_motion_data(tmp_path_factory):
+    """A small real dataset written by the repo's own generator (mp4 + MMAction2 lists)."""
+    from mmflux.datasets.synthetic_motion import generate_motion_dataset
+    out = tmp_path_factory.mktemp('motion')
+    generate_motion_dataset(str(out), num_train=16, num_val=8, num_test=8, num_classes=4,
+                            frame_size=64, num_frames=16, seed=3, progress=False)
+    return str(out)
+
+
+def write_tiny_train_config(directory, data_dir, **extra) -> str:
+    """A config file that trains a very small FluxViT for a few iterations."""
+    base = os.path.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+    lines = [
+        f'_base_ = [{base!r}]',
+        'num_classes = 4',
+        f'data_root = {data_dir!r}',
+        "video_root = data_root + '/videos'",
+        'model = dict(',
+        '    backbone=dict(arch=dict(embed_dims=32, depth=1, num_heads=2, pos_frames=4, pos_side=4),',
+        '                  drop_path_rate=0.0),',
+        '    cls_head=dict(num_classes=4, in_channels=32, pool_num_heads=2, pool_dims=32,',
+        '                  head_budgets=(48, 32, 16)),',
+        '    data_preprocessor=dict(blending=dict(num_classes=4)),',
+        '    train_cfg=dict(budgets=(48, 32, 16), heads=(0, 1, 2)),',
+        '    test_cfg=dict(token_budget=32))',
+        'train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,',
+        '    batch_sampler=dict(frames=(2, 9, 2), sides=(28, 57, 14), token_window=(16, 64)),',
+        "    dataset=dict(ann_file=data_root + '/train.txt', data_prefix=dict(video=video_root)))",
+        'val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,',
+        "    dataset=dict(ann_file=data_root + '/val.txt', data_prefix=dict(video=video_root)))",
+        'test_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,',
+        "    dataset=dict(ann_file=data_root + '/test.txt', data_prefix=dict(video=video_root)))",
+        'train_cfg = dict(max_epochs=1, val_begin=1, val_interval=1)',
+        'default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))',
+    ]
+    for key, value in extra.items():
+        lines.append(f'{key} = {value!r}')
+    path = os.path.join(str(directory), 'tiny_train.py')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path

@@ -23,6 +23,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
 
 
 def budget_arg(value: str):
@@ -57,6 +58,7 @@ def main(argv=None):
     frames, side = args.grid if args.grid else (None, None)
     set_test_grid(cfg, frames, side, budget=args.budget, head=args.head)
     cfg.launcher = args.launcher
+    adapt_distributed_cfg(cfg, args.launcher)
     cfg.load_from = args.checkpoint
     if args.work_dir:
         cfg.work_dir = args.work_dir

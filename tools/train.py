@@ -21,6 +21,8 @@ import mmflux  # noqa: E402,F401  (applies upstream workarounds before anything 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy  # noqa: E402
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a recognizer with mmflux')
@@ -29,6 +31,8 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='bf16 autocast training')
+    parser.add_argument('--zero', action='store_true',
+                        help='ZeRO-1: shard optimizer states across ranks (distributed only)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the real batch size (auto_scale_lr in the config)')
@@ -57,6 +61,12 @@ def merge_args(cfg: Config, args) -> Config:
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'bfloat16'
+    if args.zero:
+        if args.launcher == 'none':
+            raise SystemExit('--zero shards optimizer states across ranks: use it with a launcher '
+                             '(tools/dist_train.sh or --launcher pytorch|slurm).')
+        use_zero_redundancy(cfg)
+    adapt_distributed_cfg(cfg, args.launcher)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

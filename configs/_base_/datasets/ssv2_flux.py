@@ -12,6 +12,37 @@ file_client_args = dict(io_backend='disk')
 test_frames = 8
 test_side = 224
 
+# Training (flux_spec.md sections 2.1-2.3): every batch draws frames x side from
+# 6..24 frames and 112..336 px inside a 2048..6144-token window; TSN-style
+# segment sampling; clip-consistent RandAugment m7-n4; random resized crop to the
+# drawn side; never flipped (left/right matters); each video decoded once and augmented twice.
+flux_frames = (6, 26, 2)
+flux_sides = (112, 364, 28)
+flux_token_window = (2048, 6144)
+train_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='SSv2Sample', clip_len=8),
+    dict(type='DecordDecode'),
+    dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
+    dict(type='FluxRandomResizedCrop', size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='FluxBatchSampler', frames=flux_frames, sides=flux_sides,
+                       token_window=flux_token_window, patch_size=14),
+    collate_fn=dict(type='repeat_pseudo_collate'),
+    dataset=dict(
+        type='FluxVideoDataset',
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline,
+        num_repeats=2))
+
 val_pipeline = [
     dict(type='DecordInit', **file_client_args),
     dict(type='SSv2Sample', clip_len=test_frames, num_clips=1, test_mode=True),

@@ -20,7 +20,12 @@ model = dict(
         type='ActionDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'),
+        format_shape='NCTHW',
+        # random erasing 0.25 then timm-style batch Mixup 0.8 / CutMix 1.0 (label
+        # smoothing 0.1 is applied by the recognizer through label_smooth_eps)
+        blending=dict(type='FluxBatchAugment', num_classes=400, mixup_alpha=0.8,
+                      cutmix_alpha=1.0, prob=1.0, switch_prob=0.5,
+                      erasing=dict(prob=0.25, mode='pixel'))),
     # Flux-Multi: every batch at 3072, 2048 and 1024 tokens plus feature alignment
     train_cfg=dict(budgets=(3072, 2048, 1024), heads=(0, 1, 2), align_weight=1.0),
     # test budget in patch tokens (None = all); head chosen by nearest budget unless set
