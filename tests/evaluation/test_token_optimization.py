@@ -1,0 +1,83 @@
+"""Token Optimization: candidate grids, and never choosing on the split it reports."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmflux.evaluation.token_optimization import (GridResult, TokenOptimizer, candidate_grids,
+                                                  reduction_grid)
+from conftest import REPO_ROOT, write_tiny_train_config
+
+
+def test_candidate_and_reduction_grids():
+    assert candidate_grids(64, [2, 4, 8, 16], [42, 56], max_ratio=2) == [(4, 56), (8, 42), (8, 56)]
+    assert reduction_grid(64, 56, [2, 4, 8]) == (4, 56)
+    assert reduction_grid(8, 56, [2, 4]) is None
+
+
+def write_list(path, names):
+    path.write_text(''.join(f'{n} 0\n' for n in names))
+    return str(path)
+
+
+def test_search_refuses_the_same_split(tmp_path):
+    a = write_list(tmp_path / 'a.txt', ['x.mp4', 'y.mp4'])
+    b = write_list(tmp_path / 'b.txt', ['y.mp4', 'x.mp4'])  # same videos, other order
+    optimizer = TokenOptimizer.__new__(TokenOptimizer)
+    optimizer.patch_size = 14
+    with pytest.raises(ValueError, match='must not choose on the split it reports'):
+        optimizer.search([32], [4, 8], [56], a, a)
+    with pytest.raises(ValueError, match='list the same videos'):
+        optimizer.search([32], [4, 8], [56], a, b)
+
+
+def test_choice_comes_from_the_selection_split(tmp_path, monkeypatch):
+    select = write_list(tmp_path / 'val.txt', ['v1.mp4'])
+    report = write_list(tmp_path / 'test.txt', ['t1.mp4'])
+    # on the selection split 8 frames win; on the evaluation split 16 frames would
+    scores = {('select', 4): 0.2, ('select', 8): 0.9, ('select', 16): 0.5, ('eval', 8): 0.4, ('eval', 16): 0.95,
+              ('eval', 4): 0.3}
+    calls = []
+
+    def fake_evaluate(self, ann, frames, side, budget, selector, split, method='to'):
+        calls.append((split, ann, frames))
+        return GridResult(budget, frames, side, selector, split, scores[(split, frames)], 1,
+                          budget or frames * 16, frames * 16, method=method)
+
+    monkeypatch.setattr(TokenOptimizer, 'evaluate', fake_evaluate)
+    optimizer = TokenOptimizer.__new__(TokenOptimizer)
+    optimizer.patch_size = 14
+    choices, baselines = optimizer.search([64], [4, 8, 16], [56], select, report, max_ratio=4)
+    choice = choices[0]
+    assert {c.frames for c in choice.candidates} == {4, 8, 16}
+    assert all(split == 'select' and ann == select for split, ann, _ in calls[:-2])
+    assert choice.chosen.frames == 8 and choice.chosen.split == 'select'
+    assert choice.reported.frames == 8 and choice.reported.split == 'eval'
+    assert choice.reported.top1 == 0.4  # not the 0.95 an eval-set maximum would report
+    assert baselines[0].method == 'grid_reduction' and baselines[0].frames == 4
+
+
+def test_token_optimize_tool_end_to_end(tiny_motion_data, tmp_path):
+    """Train a tiny model for one epoch, then search two budgets with two selectors."""
+    config = write_tiny_train_config(tmp_path, tiny_motion_data)
+    env_run = dict(capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
+                             str(tmp_path / 'run'), '--no-validate'], **env_run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / 'to'
+    result = subprocess.run([sys.executable, 'tools/token_optimize.py', config,
+                             str(tmp_path / 'run' / 'epoch_1.pth'), '--budgets', '32', '16',
+                             '--frames', '1', '2', '4', '--sides', '42', '56', '--out-dir', str(out)],
+                            **env_run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (out / 'to_table.md').read_text()
+    assert 'TO (GroupDynamicSelector)' in table and 'TO (RandomSelector)' in table
+    assert 'grid reduction' in table
+    assert (out / 'to_plot.png').stat().st_size > 1000
+    chosen = json.loads((out / 'to_overrides.json').read_text())['chosen']
+    assert set(chosen) == {'32', '16'}
+    for budget, setting in chosen.items():
+        assert f'model.test_cfg.token_budget={budget}' in setting['cfg_options']
+        assert setting['frames'] * (setting['side'] // 14)**2 >= int(budget)
