@@ -1,3 +1,4 @@
 from .fluxvit import ARCH_SETTINGS, FluxViT
+from .selective_vit import SelectiveVisionTransformer
 
-__all__ = ['ARCH_SETTINGS', 'FluxViT']
+__all__ = ['ARCH_SETTINGS', 'FluxViT', 'SelectiveVisionTransformer']

@@ -1,0 +1,43 @@
+"""Flux on MMAction2's own VisionTransformer, through configuration only."""
+import torch
+
+from mmaction.registry import MODELS
+
+
+def vit_recognizer_cfg():
+    return dict(
+        type='FluxRecognizer',
+        backbone=dict(type='SelectiveVisionTransformer',
+                      vit=dict(type='VisionTransformer', img_size=56, patch_size=14, embed_dims=32,
+                               depth=1, num_heads=2, num_frames=4, tubelet_size=1,
+                               use_mean_pooling=False)),
+        cls_head=dict(type='FluxMultiHead', num_classes=5, in_channels=32, pool_num_heads=2,
+                      pool_dims=32, head_budgets=(48, 32, 16)),
+        train_cfg=dict(budgets=(48, 32, 16)),
+        test_cfg=dict(token_budget=20))
+
+
+def test_mmaction_vit_at_any_grid_and_budget():
+    model = MODELS.build(vit_recognizer_cfg()).eval()
+    assert type(model.backbone.vit).__module__ == 'mmaction.models.backbones.vit_mae'
+    x = torch.randn(1, 3, 6, 42, 70)  # other frames, H != W, batch 1
+    with torch.no_grad():
+        tokens, kept = model.backbone(x, budget=20, return_indices=True)
+        logits = model(x.unsqueeze(1), mode='tensor', stage='head')
+    assert tokens.shape == (1, 20, 32) and kept.shape == (1, 20)
+    assert logits.shape == (1, 5) and torch.isfinite(logits).all()
+
+
+def test_mmaction_vit_trains_with_flux_multi():
+    from mmaction.structures import ActionDataSample
+    model = MODELS.build(vit_recognizer_cfg())
+    x = torch.randn(2, 1, 3, 4, 56, 56)
+    samples = []
+    for label in (1, 3):
+        sample = ActionDataSample()
+        sample.set_gt_label(label)
+        samples.append(sample)
+    losses = model.loss(x, samples)
+    assert set(losses) == {'loss_cls_0', 'loss_cls_1', 'loss_cls_2', 'loss_align_1', 'loss_align_2'}
+    sum(losses.values()).backward()
+    assert model.backbone.vit.patch_embed.projection.weight.grad.abs().sum() > 0
