@@ -78,3 +78,12 @@ def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
         [(g['iter'], g['frames'], g['height']) for g in rank1]
     assert len({(g['frames'], g['height']) for g in rank0}) > 1  # the grid does change
     assert osp.exists(work / 'epoch_1.pth')
+
+
+def test_bf16_autocast_training_on_cpu(tiny_motion_data, tmp_path):
+    config = write_tiny_train_config(tmp_path, tiny_motion_data)
+    run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'amp'), '--amp',
+         '--no-validate', '--cfg-options', 'train_dataloader.dataset.indices=8'])
+    logs = glob.glob(str(tmp_path / 'amp' / '*' / 'vis_data' / 'scalars.json'))
+    losses = [json.loads(line)['loss'] for line in open(logs[0]) if '"loss"' in line]
+    assert len(losses) == 4 and all(l == l and 0 < l < 20 for l in losses)  # finite, sane
