@@ -13,6 +13,9 @@ upstream code already works.
    (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) turns safe loading off for everything.
    -> mmengine's local-file loader is replaced by :func:`safe_load_checkpoint`:
    safe loading always, plus an allowlist of exactly the types mmengine writes.
+   Checkpoints given as ``http(s)://`` (and ``open-mmlab://``, ``torchvision://``,
+   which resolve to URLs) were fully unpickled by ``torch.hub.load_state_dict_from_url``;
+   they are now downloaded to the torch hub cache and loaded the same safe way.
    A file that needs anything else is refused with the names it asked for,
    unless the user opts in (``MMFLUX_TRUST_CHECKPOINTS=1``); see docs/checkpoints.md.
    mmengine's ``HistoryBuffer.__getstate__`` also pickles its built-in statistics
@@ -139,9 +142,32 @@ def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
             'weights, re-save the state dict as plain tensors.') from err
 
 
+def safe_load_url(filename: str, map_location: Any = None, model_dir: str = None,
+                  progress: bool = False) -> Any:
+    """Download a checkpoint URL into the torch hub cache, then :func:`safe_load_checkpoint`."""
+    import urllib.parse
+
+    import torch.hub
+    from mmengine.dist import get_dist_info
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = osp.join(model_dir, osp.basename(urllib.parse.urlparse(filename).path))
+    rank, world_size = get_dist_info()
+    if rank == 0 and not osp.isfile(cached):
+        torch.hub.download_url_to_file(filename, cached, progress=progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+    return safe_load_checkpoint(cached, map_location)
+
+
 def _patch_checkpoint_loader() -> None:
+    from mmengine.runner import checkpoint as checkpoint_module
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=safe_load_checkpoint, force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=safe_load_url,
+                                     force=True)
+    # open-mmlab:// and torchvision:// call the module-level load_from_http
+    checkpoint_module.load_from_http = safe_load_url
 
 
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')

@@ -50,9 +50,9 @@ def parse_args(argv=None):
         '(classes defined by how an object moves over time).')
     p.add_argument('--out', default='data/synthetic_motion',
                    help='output directory (default: data/synthetic_motion)')
-    p.add_argument('--num-train', type=int, default=240)
-    p.add_argument('--num-val', type=int, default=60)
-    p.add_argument('--num-test', type=int, default=60)
+    p.add_argument('--num-train', type=int, default=1200)
+    p.add_argument('--num-val', type=int, default=150)
+    p.add_argument('--num-test', type=int, default=150)
     p.add_argument('--num-classes', type=int, default=6,
                    help='use the first K classes of the fixed class list')
     p.add_argument('--frame-size', type=int, nargs='+', default=[96],

@@ -23,6 +23,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.utils.config_check import check_flux_config  # noqa: E402
 from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
 
 
@@ -68,6 +69,7 @@ def main(argv=None):
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.dump))
+    check_flux_config(cfg)  # config errors name key, value and fix before anything is built
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     settings = dict(budget=cfg.model.test_cfg.get('token_budget'), head=cfg.model.test_cfg.get('head'),

@@ -21,6 +21,7 @@ import mmflux  # noqa: E402,F401  (applies upstream workarounds before anything 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmflux.utils.config_check import check_flux_config  # noqa: E402
 from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy  # noqa: E402
 
 
@@ -86,6 +87,7 @@ def merge_args(cfg: Config, args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_flux_config(cfg)  # config errors name key, value and fix before anything is built
     runner = Runner.from_cfg(cfg)
     runner.train()
 

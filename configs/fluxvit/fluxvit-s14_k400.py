@@ -11,6 +11,11 @@ model = dict(
     cls_head=dict(num_classes=400),
     data_preprocessor=dict(blending=dict(num_classes=400)))
 
-custom_hooks = [dict(type='FluxSamplerResumeHook')]
+custom_hooks = [
+    dict(type='FluxSamplerResumeHook'),
+    dict(type='RandomStateHook'),  # exact resume: random states in the checkpoint
+    dict(type='BadVideoCountHook'),  # per-epoch count of skipped bad videos
+    dict(type='FluxConfigCheckHook'),  # config errors before the first iteration
+]
 # per-rank Mixup/erasing draws as in the reference; the Flux grid stays shared
 randomness = dict(seed=0, diff_rank_seed=True)

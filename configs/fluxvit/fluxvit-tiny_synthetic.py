@@ -22,41 +22,39 @@ model = dict(
     type='FluxRecognizer',
     backbone=dict(
         type='FluxViT',
-        arch=dict(embed_dims=96, depth=4, num_heads=4, mlp_ratio=4.0, pos_frames=8, pos_side=8),
-        drop_path_rate=0.1,
+        arch=dict(embed_dims=128, depth=2, num_heads=8, mlp_ratio=4.0, pos_frames=8, pos_side=8),
+        drop_path_rate=0.0,
         layer_scale_init_value=0.1,  # from scratch: a larger initial residual scale
         selector=dict(type='GroupDynamicSelector')),
     cls_head=dict(
         type='FluxMultiHead',
         num_classes=num_classes,
-        in_channels=96,
+        in_channels=128,
         head_budgets=train_budgets,
         pool_num_heads=4,
-        pool_dims=96,
-        label_smooth_eps=0.1,
+        pool_dims=128,
+        label_smooth_eps=0.0,
         average_clips='prob'),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW',
-        blending=dict(type='FluxBatchAugment', num_classes=num_classes, mixup_alpha=0.8,
-                      cutmix_alpha=1.0, prob=0.5, erasing=dict(prob=0.25, mode='pixel'))),
+        format_shape='NCTHW'),
     train_cfg=dict(budgets=train_budgets, heads=(0, 1, 2), align_weight=1.0),
     test_cfg=dict(token_budget=test_budget, head=None))
 
 # Flux sampling: frames x side drawn per batch inside a token window
-flux_frames = (4, 17, 2)     # 4, 6, ..., 16
-flux_sides = (56, 113, 14)   # 56, 70, ..., 112
-flux_token_window = (128, 384)
+flux_frames = (6, 13, 2)     # 6, 8, 10, 12
+flux_sides = (56, 85, 14)    # 56, 70, 84
+flux_token_window = (96, 300)
+num_repeats = 1  # clips per video per batch
 
 train_pipeline = [
     dict(type='DecordInit'),
     dict(type='FluxUniformSample', clip_len=test_frames),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 112)),
-    dict(type='ClipRandAugment', config_str='rand-m5-n2-mstd0.5-inc1'),
-    dict(type='FluxRandomResizedCrop', size=test_side, area_range=(0.3, 1.0)),
+    dict(type='FluxRandomResizedCrop', size=test_side, area_range=(0.5, 1.0)),
     # no flip: it would swap left/right and the sense of rotation
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
@@ -81,26 +79,27 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=12,
+    batch_size=24,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='FluxBatchSampler', frames=flux_frames, sides=flux_sides,
                        token_window=flux_token_window, patch_size=14),
-    collate_fn=dict(type='repeat_pseudo_collate'),
+    # repeated augmentation (num_repeats > 1) needs repeat_pseudo_collate
+    collate_fn=dict(type='repeat_pseudo_collate' if num_repeats > 1 else 'pseudo_collate'),
     dataset=dict(
         type='FluxVideoDataset',
         ann_file=ann_file_train,
         data_prefix=dict(video=video_root),
         pipeline=train_pipeline,
-        num_repeats=2))
+        num_repeats=num_repeats))
 val_dataloader = dict(
     batch_size=12,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='VideoDataset',
+        type='RobustVideoDataset',  # bad videos reported and excluded, not replaced
         ann_file=ann_file_val,
         data_prefix=dict(video=video_root),
         pipeline=val_pipeline,
@@ -111,19 +110,19 @@ test_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='VideoDataset',
+        type='RobustVideoDataset',  # bad videos reported and excluded, not replaced
         ann_file=ann_file_test,
         data_prefix=dict(video=video_root),
         pipeline=test_pipeline,
         test_mode=True))
-val_evaluator = dict(type='AccMetric')
+val_evaluator = dict(type='RobustAccMetric')  # accuracy over the evaluated videos
 test_evaluator = val_evaluator
 
-max_epochs = 30
-warmup_epochs = 3
+max_epochs = 28
+warmup_epochs = 1
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='FluxLayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=1.0),  # trained from scratch: no layer decay
     clip_grad=dict(max_norm=5.0))
@@ -133,12 +132,17 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-5, by_epoch=True,
          begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=5, val_interval=5)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=4, val_interval=4)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-auto_scale_lr = dict(enable=False, base_batch_size=12)
+auto_scale_lr = dict(enable=False, base_batch_size=24)
 
-custom_hooks = [dict(type='FluxSamplerResumeHook')]
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5, max_keep_ckpts=2))
+custom_hooks = [
+    dict(type='FluxSamplerResumeHook'),
+    dict(type='RandomStateHook'),  # exact resume: random states in the checkpoint
+    dict(type='BadVideoCountHook'),  # per-epoch count of skipped bad videos
+    dict(type='FluxConfigCheckHook'),  # config errors before the first iteration
+]
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=1, save_best='auto'))
 randomness = dict(seed=0, diff_rank_seed=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

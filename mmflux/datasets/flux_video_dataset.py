@@ -10,9 +10,13 @@ Flux transforms (``FluxUniformSample``, ``SSv2Sample``, ``ClipRandAugment``,
 ``FluxRandomResizedCrop``) read those keys and fall back to their own
 ``clip_len`` / ``size`` when they are absent.
 
-mmengine's retry-on-``None`` behaviour (training only: a broken video is
-replaced by a random other index, at most ``max_refetch`` times) is kept, and
-the replacement is loaded with the *same* ``(T, R)`` so the batch still stacks.
+Bad videos (``bad_video_policy``, see :mod:`mmflux.datasets.robust_dataset`):
+with ``'skip'`` (default) a video that fails to load in training (an exception
+or a None from the pipeline) is logged as ``skipped <path>: <reason>``, counted
+and replaced by a random other index (at most ``max_refetch`` times), loaded
+with the *same* ``(T, R)`` so the batch still stacks; in testing it is never
+replaced but returned as a placeholder marked ``failed`` for
+:class:`~mmflux.evaluation.RobustAccMetric`. ``'raise'`` stops at the first one.
 
 Repeated augmentation (spec §2.3 item 7, ``--num_sample 2``): ``num_repeats=k``
 (training only) runs the pipeline up to and including the frame decoder
@@ -36,6 +40,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from mmaction.datasets import RawframeDataset, VideoDataset
 from mmaction.registry import DATASETS
+from .robust_dataset import RobustDatasetMixin
 
 FLUX_FRAMES_KEY = 'flux_frames'
 FLUX_SIDE_KEY = 'flux_side'
@@ -55,14 +60,17 @@ def parse_flux_index(idx: Any) -> Tuple[int, Optional[Tuple[int, int]]]:
     return idx, None
 
 
-class FluxDatasetMixin:
-    """``(index, T, R)`` indexing, grid-preserving refetch and repeated aug.
+class FluxDatasetMixin(RobustDatasetMixin):
+    """``(index, T, R)`` indexing, grid-preserving refetch, bad-video handling
+    and repeated aug.
 
     Mixed into an mmengine ``BaseDataset`` subclass (before it in the MRO).
     """
 
     def _init_flux(self, num_repeats: int,
-                   repeat_from: Optional[Union[int, str]]) -> None:
+                   repeat_from: Optional[Union[int, str]],
+                   bad_video_policy: str = 'skip') -> None:
+        self._init_robust(bad_video_policy)
         if not isinstance(num_repeats, int) or num_repeats < 1:
             raise ValueError(f'dataset.num_repeats={num_repeats!r} must be an int '
                              '>= 1 (2 = repeated augmentation of the reference).')
@@ -128,35 +136,29 @@ class FluxDatasetMixin:
             outputs.append(out)
         return outputs
 
-    @staticmethod
-    def _run(transforms: Sequence[Callable], results: Any) -> Any:
+    def _run(self, transforms: Sequence[Callable], results: Any) -> Any:
+        run = getattr(self.pipeline, 'run', None)
+        if run is not None:  # RobustCompose: crop guards, names a None
+            return run(transforms, results)
         for transform in transforms:
             results = transform(results)
             if results is None:
                 return None
         return results
 
-    def __getitem__(self, idx: FluxIndex) -> Any:
-        """As ``BaseDataset.__getitem__``, also for ``(index, T, R)`` tuples;
-        a training refetch keeps ``(T, R)``."""
-        index, grid = parse_flux_index(idx)
-        if not self._fully_initialized:
-            self.full_init()
-        if self.test_mode:
-            data = self.prepare_data(index, grid)
-            if data is None:
-                raise Exception('Test time pipline should not get `None` '
-                                'data_sample')
-            return data
-        for _ in range(self.max_refetch + 1):
-            data = self.prepare_data(index, grid)
-            if data is None:
-                index = self._rand_another()
-                continue
-            return data
-        raise Exception(f'Cannot find valid data after {self.max_refetch} '
-                        f'retries (last index {index}, grid {grid}); check the '
-                        'pipeline and the data.')
+    # ``__getitem__`` is RobustDatasetMixin's (bad videos skipped / reported);
+    # these three make it accept ``(index, T, R)`` and keep ``(T, R)`` on refetch.
+    def _split_index(self, idx: FluxIndex) -> Tuple[int, Optional[Tuple[int, int]]]:
+        return parse_flux_index(idx)
+
+    def _load(self, index: int, grid: Optional[Tuple[int, int]]) -> Any:
+        return self.prepare_data(index, grid)
+
+    def _marker_info(self, index: int, grid: Optional[Tuple[int, int]]) -> dict:
+        data_info = copy.deepcopy(self.get_data_info(index))
+        if grid is not None:
+            data_info[FLUX_FRAMES_KEY], data_info[FLUX_SIDE_KEY] = grid
+        return data_info
 
 
 @DATASETS.register_module()
@@ -170,13 +172,17 @@ class FluxVideoDataset(FluxDatasetMixin, VideoDataset):
         repeat_from (int | str, optional): first transform to repeat (index in
             the pipeline or type name). Defaults to the one after the last
             ``*Decode`` transform.
+        bad_video_policy (str): ``'skip'`` (default: log, count and replace a
+            bad video in training; report and exclude it in testing) or
+            ``'raise'``. See :mod:`mmflux.datasets.robust_dataset`.
         **kwargs: as :class:`~mmaction.datasets.VideoDataset`.
     """
 
     def __init__(self, *args, num_repeats: int = 1,
-                 repeat_from: Optional[Union[int, str]] = None, **kwargs) -> None:
+                 repeat_from: Optional[Union[int, str]] = None,
+                 bad_video_policy: str = 'skip', **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_flux(num_repeats, repeat_from)
+        self._init_flux(num_repeats, repeat_from, bad_video_policy)
 
 
 @DATASETS.register_module()
@@ -188,9 +194,10 @@ class FluxRawframeDataset(FluxDatasetMixin, RawframeDataset):
     """
 
     def __init__(self, *args, num_repeats: int = 1,
-                 repeat_from: Optional[Union[int, str]] = None, **kwargs) -> None:
+                 repeat_from: Optional[Union[int, str]] = None,
+                 bad_video_policy: str = 'skip', **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_flux(num_repeats, repeat_from)
+        self._init_flux(num_repeats, repeat_from, bad_video_policy)
 
 
 __all__ = [

@@ -60,7 +60,7 @@ MOTION_CLASSES: Tuple[str, ...] = (
 )
 DEFAULT_NUM_CLASSES = 6
 #: Bump whenever the rendered content changes for a given seed.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
 
 _SPLIT_IDS = {name: i for i, name in enumerate(SPLITS)}
@@ -69,7 +69,7 @@ _SUBPIX = float(1 << _SUBPIX_SHIFT)
 _VIDEO_NAME_RE = re.compile(r'^(train|val|test)_\d+\.mp4$')
 
 # Target motion parameters, expressed relative to S = min(H, W) per frame.
-_SPEED_RANGE = (0.02, 0.045)      # translation, fraction of S per frame
+_SPEED_RANGE = (0.035, 0.07)      # translation, fraction of S per frame
 _OMEGA_RANGE = (6.0, 12.0)         # rotation, degrees per frame
 _RADIUS_RANGE = (0.14, 0.42)       # target circumradius, fraction of S
 _SCALE_RATIO_RANGE = (1.6, 2.2)    # approach/recede total size change

@@ -1,6 +1,10 @@
 """Training-loop components: hooks, optimizer constructors."""
 from . import hooks, optimizers  # noqa: F401
-from .hooks import FluxSamplerResumeHook
+from .hooks import (BadVideoCountHook, FluxConfigCheckHook, FluxSamplerResumeHook,
+                    RandomStateHook)
 from .optimizers import FluxLayerDecayOptimWrapperConstructor
 
-__all__ = ['FluxLayerDecayOptimWrapperConstructor', 'FluxSamplerResumeHook', 'hooks', 'optimizers']
+__all__ = [
+    'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
+    'FluxSamplerResumeHook', 'RandomStateHook', 'hooks', 'optimizers'
+]

@@ -1,7 +1,8 @@
 # Kinetics-400 in MMAction2's VideoDataset format (``path label`` lists).
 # Evaluation protocol of the paper: 8 frames spread over the whole video
 # (segment sampling), short side 224, 4 clips x 3 crops, softmax-averaged.
-dataset_type = 'VideoDataset'
+# Robust: a bad video is reported and excluded from the metrics, never replaced.
+dataset_type = 'RobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
@@ -87,7 +88,8 @@ test_dataloader = dict(
         pipeline=test_pipeline,
         test_mode=True))
 
-val_evaluator = dict(type='AccMetric')
+# accuracy over the videos actually evaluated; failures are named in the log
+val_evaluator = dict(type='RobustAccMetric')
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -1,7 +1,8 @@
 # Something-Something V2 in MMAction2's VideoDataset format.
 # Evaluation protocol of the paper: TSN-style segments, 2 temporal views
 # (segment starts and segment middles) x 3 crops, short side 224; never flipped.
-dataset_type = 'VideoDataset'
+# Robust: a bad video is reported and excluded from the metrics, never replaced.
+dataset_type = 'RobustVideoDataset'
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
@@ -85,7 +86,8 @@ test_dataloader = dict(
         pipeline=test_pipeline,
         test_mode=True))
 
-val_evaluator = dict(type='AccMetric')
+# accuracy over the videos actually evaluated; failures are named in the log
+val_evaluator = dict(type='RobustAccMetric')
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -1,5 +1,11 @@
 """Training hooks (registered in MMAction2's ``HOOKS``)."""
+from .bad_video_hook import BadVideoCountHook
+from .config_check_hook import FluxConfigCheckHook
 from .flux_grid_record_hook import FluxGridRecordHook
 from .flux_resume_hook import FluxSamplerResumeHook
+from .random_state_hook import RandomStateHook
 
-__all__ = ['FluxGridRecordHook', 'FluxSamplerResumeHook']
+__all__ = [
+    'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxGridRecordHook', 'FluxSamplerResumeHook',
+    'RandomStateHook'
+]

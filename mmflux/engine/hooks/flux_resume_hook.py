@@ -22,7 +22,8 @@ uninterrupted run:
 An iteration-based loop (``InfiniteSampler``) needs no skip: mmengine advances
 its dataloader by ``runner.iter`` batches itself, and the grids follow the batch
 index. The random state of the transforms (worker RNGs, augmentation draws) is
-not restored; only the sample indices and grids are guaranteed to match.
+restored by this hook; :class:`RandomStateHook` restores the main process's
+random states (exact with ``num_workers=0``, see docs/checkpoints.md).
 
 Usage: ``custom_hooks = [dict(type='FluxSamplerResumeHook')]``.
 """
@@ -31,6 +32,7 @@ from typing import Optional
 import numpy as np
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
 
 from mmaction.registry import HOOKS
 from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
@@ -94,7 +96,7 @@ class FluxSamplerResumeHook(Hook):
                       f"{meta['sampler_seed']} (from the checkpoint).",
                       logger='current')
             sampler.seed = int(meta['sampler_seed'])
-        if not hasattr(runner.train_loop, 'max_epochs'):
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             return  # iteration-based loop: mmengine skips the batches itself
         per_epoch = batch_sampler.num_batches_per_epoch
         done = runner.iter - runner.epoch * per_epoch

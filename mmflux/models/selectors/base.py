@@ -17,7 +17,7 @@ class BaseTokenSelector(BaseModule):
     largest of 4, 2, 1 that divides T into groups of at least two frames) and each
     group keeps the same number of tokens. By default that number is the released
     code's ``int((1 - r) * T_g * L)`` with ``r = 1 - budget / N`` in Python floats,
-    which can keep up to G - 1 tokens fewer than the budget (e.g. 12 x 224 at 1024
+    which can keep up to G tokens fewer than the budget (e.g. 12 x 224 at 1024
     keeps 1020); ``exact_count=True`` keeps exactly ``budget`` tokens, giving the
     first ``budget % G`` groups one token more.
     """
