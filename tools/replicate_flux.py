@@ -1,0 +1,225 @@
+#!/usr/bin/env python
+"""Small-scale replication of the paper's claims on the embedded motion dataset.
+
+    python tools/replicate_flux.py [--out work_dirs/replication] [--seeds 0 1] [--quick]
+
+1. generates the large motion dataset (9 classes, a few thousand clips);
+2. trains, at the same training compute (patch-token passes per run):
+   fixed-grid baseline, Flux-Single, Flux-Multi (FluxViT), and MMAction2's own
+   ViT with a fixed grid and with Flux-Multi (through configuration only);
+3. evaluates every run at 1, 1/2, 1/4 and 1/8 of the baseline's tokens with plain
+   grid reduction, random selection, group-dynamic selection (both on the
+   standard grid) and the grid that tools/token_optimize.py picks on the val split;
+4. writes OUT/results.md (tables, commands, seeds, wall times) and OUT/results.json.
+
+``--quick`` runs a reduced version (tiny data, one short epoch, one seed) in minutes.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASE_CONFIG = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+PATCH = 14
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    p.add_argument('--out', default=osp.join(ROOT, 'work_dirs', 'replication'))
+    p.add_argument('--data', default=osp.join(ROOT, 'data', 'synthetic_motion_large'))
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    p.add_argument('--multi-epochs', type=int, default=None,
+                   help='epochs of the Flux-Multi runs; the others get the same token-passes')
+    p.add_argument('--runs', nargs='+', default=None, help='subset of runs to train')
+    p.add_argument('--quick', action='store_true', help='reduced version for CI')
+    return p.parse_args(argv)
+
+
+class Replication:
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self.quick = args.quick
+        self.py = sys.executable
+        self.commands: List[str] = []
+        self.times: Dict[str, float] = {}
+        os.makedirs(args.out, exist_ok=True)
+        self.side = 56
+        self.frames = 8
+        self.base_tokens = self.frames * (self.side // PATCH)**2  # 128
+        fractions = (1, 4) if self.quick else (1, 2, 4, 8)
+        self.budgets = [self.base_tokens // d for d in fractions]  # 128, 64, 32, 16
+
+    # ------------------------------------------------------------------ utils
+    def run(self, cmd: List[str], tag: str) -> str:
+        printable = ' '.join(cmd).replace(ROOT + '/', '')
+        self.commands.append(printable)
+        print(f'[replication] {tag}: {printable}', flush=True)
+        start = time.time()
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        self.times[tag] = self.times.get(tag, 0.0) + time.time() - start
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+            raise SystemExit(f'{tag} failed')
+        return result.stdout
+
+    def data(self) -> None:
+        sizes = (['--num-train', '48', '--num-val', '18', '--num-test', '18', '--num-classes', '6']
+                 if self.quick else
+                 ['--num-train', '2700', '--num-val', '450', '--num-test', '450', '--num-classes', '9'])
+        self.run([self.py, 'tools/generate_synthetic_data.py', '--out', self.args.data] + sizes, 'data')
+        with open(osp.join(self.args.data, 'meta.json')) as f:
+            self.num_classes = len(json.load(f)['classes'])
+
+    # ------------------------------------------------------------------ runs
+    def run_specs(self) -> Dict[str, Dict]:
+        """Each run: overrides of the tiny synthetic config (``model`` and
+        ``train_dataloader`` dicts) and its compute per clip (patch-token passes per
+        training step)."""
+        fixed = dict(batch_sampler=dict(frames=self.frames, sides=self.side, token_window=None))
+        single = dict(cls_head=dict(head_budgets=(128, )), train_cfg=dict(budgets=(128, ), heads=(0, )))
+        from mmengine.config import Config
+        arch = Config.fromfile(BASE_CONFIG).model.backbone.arch  # same width/depth as FluxViT
+        vit = dict(backbone=dict(
+            _delete_=True, type='SelectiveVisionTransformer', selector=dict(type='GroupDynamicSelector'),
+            vit=dict(type='VisionTransformer', img_size=112, patch_size=14, num_frames=8, tubelet_size=1,
+                     embed_dims=arch['embed_dims'], depth=arch['depth'], num_heads=arch['num_heads'],
+                     use_mean_pooling=False)))
+        multi = 192 + 128 + 64
+        return {
+            'fixed': dict(model=single, loader=fixed, passes=128, label='FluxViT, fixed 8x56 grid'),
+            'flux_single': dict(model=single, loader={}, passes=128, label='FluxViT, Flux-Single (128)'),
+            'flux_multi': dict(model={}, loader={}, passes=multi, label='FluxViT, Flux-Multi'),
+            'vit_fixed': dict(model=dict(vit, **single), loader=fixed, passes=128,
+                              label='MMAction2 ViT, fixed 8x56 grid'),
+            'vit_flux_multi': dict(model=vit, loader={}, passes=multi, label='MMAction2 ViT, Flux-Multi'),
+        }
+
+    def write_config(self, name: str, spec: Dict, epochs: int) -> str:
+        data = self.args.data
+        workers = 0 if self.quick else 2
+        from mmengine.config import Config
+        blending = Config.fromfile(BASE_CONFIG).model.data_preprocessor.get('blending')
+        model = 'model = dict(cls_head=dict(num_classes=num_classes)'
+        model += ', data_preprocessor=dict(blending=dict(num_classes=num_classes)))' if blending else ')'
+        text = [f'_base_ = [{BASE_CONFIG!r}]', f'num_classes = {self.num_classes}',
+                f'data_root = {data!r}', "video_root = data_root + '/videos'", model]
+        for split in ('train', 'val', 'test'):
+            text.append(f"{split}_dataloader = dict(num_workers={workers}, "
+                        f"persistent_workers={bool(workers)}, dataset=dict("
+                        f"ann_file=data_root + '/{split}.txt', data_prefix=dict(video=video_root)))")
+        text.append(f'train_cfg = dict(max_epochs={epochs}, val_begin={epochs}, val_interval={epochs})')
+        # later assignments merge into the ones above (mmengine merges dicts of a config file
+        # only with its bases, so the run's overrides are written as a second file)
+        path = osp.join(self.args.out, 'configs', f'{name}_base.py')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('\n'.join(text) + '\n')
+        run_path = osp.join(self.args.out, 'configs', f'{name}.py')
+        with open(run_path, 'w') as f:
+            f.write(f'_base_ = [{path!r}]\nmodel = {spec["model"]!r}\n'
+                    f'train_dataloader = {spec["loader"]!r}\n')
+        return run_path
+
+    def train(self, name: str, spec: Dict, seed: int, multi_epochs: int):
+        epochs = max(1, round(multi_epochs * (192 + 128 + 64) / spec['passes']))
+        work = osp.join(self.args.out, f'{name}_seed{seed}')
+        config = self.write_config(name, spec, epochs)
+        self.run([self.py, 'tools/train.py', config, '--work-dir', work, '--seed', str(seed)],
+                 f'train {name} seed {seed}')
+        return config, osp.join(work, f'epoch_{epochs}.pth'), epochs
+
+    def evaluate(self, name: str, seed: int, config: str, ckpt: str) -> Dict:
+        """All budgets and methods for one trained run, in process (one model load)."""
+        sys.path.insert(0, ROOT)
+        import mmflux  # noqa: F401
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        from mmengine.runner import load_checkpoint
+
+        from mmaction.registry import MODELS
+        from mmflux.evaluation.token_optimization import TokenOptimizer
+        cfg = Config.fromfile(config)
+        init_default_scope('mmaction')
+        model = MODELS.build(cfg.model)
+        load_checkpoint(model, ckpt, map_location='cpu')
+        optimizer = TokenOptimizer(cfg, model, num_clips=1, progress=False)
+        test_ann = cfg.test_dataloader['dataset']['ann_file']
+        val_ann = cfg.val_dataloader['dataset']['ann_file']
+        start = time.time()
+        frames = [2, 4, 8, 12, 16] if not self.quick else [2, 4, 8]
+        choices, _ = optimizer.search(self.budgets, frames, [42, 56, 70], val_ann, test_ann,
+                                      selectors=['GroupDynamicSelector'], standard_side=self.side)
+        chosen = {c.budget: c.reported for c in choices}
+        rows = {}
+        per_frame = (self.side // PATCH)**2
+        for budget in self.budgets:
+            row = dict(grid_reduction=optimizer.evaluate(
+                test_ann, max(1, budget // per_frame), self.side, None, 'GroupDynamicSelector',
+                'eval', method='grid_reduction').top1)
+            for selector, key in (('RandomSelector', 'random'), ('GroupDynamicSelector', 'group_dynamic')):
+                row[key] = optimizer.evaluate(test_ann, self.frames, self.side, budget, selector,
+                                              'eval').top1
+            row['to'] = chosen[budget].top1
+            row['to_grid'] = f'{chosen[budget].frames}x{chosen[budget].side}'
+            rows[budget] = row
+        self.times['evaluate'] = self.times.get('evaluate', 0.0) + time.time() - start
+        return rows
+
+    # ------------------------------------------------------------------ main
+    def main(self) -> None:
+        start = time.time()
+        self.data()
+        multi_epochs = self.args.multi_epochs or (1 if self.quick else 12)
+        seeds = self.args.seeds[:1] if self.quick else self.args.seeds
+        specs = self.run_specs()
+        names = self.args.runs or (['fixed', 'flux_multi', 'vit_flux_multi'] if self.quick
+                                   else list(specs))
+        results = {}
+        for name in names:
+            # headline rows (fixed baseline and Flux-Multi) get every seed; others the first
+            run_seeds = seeds if name in ('fixed', 'flux_multi') else seeds[:1]
+            for seed in run_seeds:
+                t0 = time.time()
+                config, ckpt, epochs = self.train(name, specs[name], seed, multi_epochs)
+                train_time = time.time() - t0
+                rows = self.evaluate(name, seed, config, ckpt)
+                results[f'{name}_seed{seed}'] = dict(run=name, seed=seed, epochs=epochs,
+                                                     label=specs[name]['label'], rows=rows,
+                                                     train_seconds=train_time)
+        total = time.time() - start
+        with open(osp.join(self.args.out, 'results.json'), 'w') as f:
+            json.dump(dict(results=results, commands=self.commands, seconds=total,
+                           budgets=self.budgets, quick=self.quick), f, indent=2)
+        report = self.report(results, total)
+        with open(osp.join(self.args.out, 'results.md'), 'w') as f:
+            f.write(report)
+        print(report)
+
+    def report(self, results: Dict, total: float) -> str:
+        lines = [f'# Replication results ({"quick" if self.quick else "full"} run, '
+                 f'{total / 60:.1f} min)', '',
+                 f'Budgets: {self.budgets} tokens = 1, 1/2, 1/4, 1/8 of the baseline grid '
+                 f'{self.frames}x{self.side} ({self.base_tokens} tokens). Top-1 (%) on the test split; '
+                 'TO picks its grid on the val split.', '']
+        header = '| run | seed | epochs | budget | grid reduction | random | group-dynamic | TO (grid) |'
+        lines += [header, '|---|---|---|---|---|---|---|---|']
+        for key, res in results.items():
+            for budget, row in res['rows'].items():
+                lines.append(f"| {res['label']} | {res['seed']} | {res['epochs']} | {budget} | "
+                             f"{100 * row['grid_reduction']:.1f} | {100 * row['random']:.1f} | "
+                             f"{100 * row['group_dynamic']:.1f} | {100 * row['to']:.1f} "
+                             f"({row['to_grid']}) |")
+        lines += ['', 'Wall time per stage (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in
+                                                          sorted(self.times.items())), '',
+                  'Commands:', '', '```'] + self.commands + ['```', '']
+        return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    Replication(parse_args()).main()
