@@ -29,7 +29,10 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ['count_macs', 'analytic_macs', 'count_params', 'PAPER_GMACS', 'PAPER_GRIDS']
+__all__ = [
+    'count_macs', 'count_module_macs', 'analytic_macs', 'count_params', 'PAPER_GMACS',
+    'PAPER_GRIDS'
+]
 
 # Per-view GMACs printed in the paper (Tables 6-9), unmasked grids at 224^2, 400 classes.
 PAPER_GMACS: Dict[str, Dict[int, float]] = {
@@ -278,7 +281,13 @@ def count_macs(model: nn.Module,
     try:
         with torch.no_grad(), counter:
             if hasattr(run_model, 'select_head') and hasattr(run_model, 'extract_feat'):
-                _, info = run_model.extract_feat(x, stage='head', budget=budget, head=head)
+                # budget=None must mean "all tokens", not "the config's test budget"
+                saved_cfg = run_model.test_cfg
+                run_model.test_cfg = dict(saved_cfg or {}, token_budget=budget, head=head)
+                try:
+                    _, info = run_model.extract_feat(x, stage='head')
+                finally:
+                    run_model.test_cfg = saved_cfg
                 used_head, tokens = info['head'], info['num_tokens']
             else:
                 out = run_model(x, budget=budget)
@@ -295,6 +304,36 @@ def count_macs(model: nn.Module,
     return dict(gmacs=gmacs, **params, tokens=int(tokens), grid_tokens=grid_tokens,
                 grid=[frames, height, width], budget=budget, head=used_head,
                 breakdown=_breakdown(counts))
+
+
+def count_module_macs(module: nn.Module, input_shape: Sequence[int], device: Optional[str] = 'meta',
+                      **forward_kwargs) -> float:
+    """GMACs of ``module(zeros(input_shape), **forward_kwargs)`` (any module).
+
+    Same conventions as :func:`count_macs` (meta device by default, fused CPU
+    attention counted), for models that are not FluxViT recognizers, e.g.
+    MMAction2's ``VisionTransformer`` in the benchmark.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    run = _meta_copy(module) if device == 'meta' else module
+    was_training = module.training
+    run.eval()
+    dev = torch.device('meta') if device == 'meta' else (
+        torch.device(device) if device is not None else _model_device(module))
+    x = torch.zeros(*input_shape, device=dev, dtype=_model_dtype(module))
+    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
+    frozen = [p for p in run.parameters() if p.requires_grad]
+    for param in frozen:
+        param.requires_grad_(False)
+    try:
+        with torch.no_grad(), counter:
+            run(x, **forward_kwargs)
+    finally:
+        for param in frozen:
+            param.requires_grad_(True)
+        module.train(was_training)
+    return counter.get_total_flops() / 2e9
 
 
 def analytic_for_model(model: nn.Module, tokens: int, grid_tokens: int) -> Optional[Dict]:
