@@ -14,8 +14,9 @@ the recognizer uses for that many tokens (or ``--head``). The closed form of the
 spec (section 7.3) is printed next to it as a cross-check.
 
 Defaults: ``--budget`` from ``model.test_cfg.token_budget``; ``--grid`` from the
-test pipeline (frames from the sampling transform's ``clip_len``, square side from
-a crop transform's ``crop_size``), else 8 x 224 x 224.
+config's ``test_frames`` / ``test_side`` if set, else from the test pipeline
+(frames from the sampling transform's ``clip_len``, side from a crop transform's
+``crop_size``), else 8 x 224 x 224.
 
 The LAST line of the output is one JSON object with at least ``gmacs``,
 ``params_m``, ``params_deploy_m``, ``tokens``, ``grid``, ``budget`` and ``head``.
@@ -92,7 +93,15 @@ def _pipelines(cfg):
 
 
 def grid_from_config(cfg):
-    """(T, H, W, source) from the config's test pipeline, or None."""
+    """(T, H, W, source) from the config, or None.
+
+    Top-level ``test_frames`` / ``test_side`` (the mmflux configs' convention, which
+    ``--cfg-options test_frames=12`` can change) come first, then the test pipeline.
+    """
+    frames, side = cfg.get('test_frames'), cfg.get('test_side')
+    if isinstance(frames, int) and frames > 0:
+        if isinstance(side, int) and side > 0:
+            return frames, side, side, 'config: test_frames, test_side'
     for name, pipeline in _pipelines(cfg):
         frames = side = None
         src = []
@@ -186,26 +195,27 @@ def main(argv=None):
             note = 'elementwise only (not counted)' if part != 'other' else ''
         else:
             note = ''
-        rows.append([part, f'{value:.3f}', f'{100 * value / max(result["gmacs"], 1e-12):.1f}%', note])
-    rows.append(['total', f'{result["gmacs"]:.3f}', '100.0%', ''])
+        share = 100 * value / max(result['gmacs'], 1e-12)
+        rows.append([part, f'{value:.4f}', f'{share:.1f}%', note])
+    rows.append(['total', f'{result["gmacs"]:.4f}', '100.0%', ''])
     print(format_table(rows, ['part', 'GMACs', 'share', 'note']))
-    out = dict(gmacs=round(result['gmacs'], 4), params_m=round(result['params_m'], 4),
-               params_deploy_m=round(result['params_deploy_m'], 4), tokens=kept,
+    out = dict(gmacs=result['gmacs'], params_m=result['params_m'],
+               params_deploy_m=result['params_deploy_m'], tokens=kept,
                grid_tokens=result['grid_tokens'], grid=[frames, height, width],
-               budget=budget, head=result['head'],
-               breakdown={k: round(v, 4) for k, v in result['breakdown'].items()},
+               budget=budget, head=result['head'], breakdown=result['breakdown'],
                device=args.device)
     if analytic is not None:
         diff = 100 * (result['gmacs'] - analytic['gmacs']) / analytic['gmacs']
         print(f'  analytic (spec 7.3): {analytic["gmacs"]:.3f} GMACs  (counter - analytic: '
               f'{diff:+.3f}%)')
-        out['analytic_gmacs'] = round(analytic['gmacs'], 4)
+        out['analytic_gmacs'] = analytic['gmacs']
     if args.views != 1:
         print(f'  x {args.views} views: {result["gmacs"] * args.views:.1f} GMACs per video')
         out['views'] = args.views
-        out['gmacs_per_video'] = round(result['gmacs'] * args.views, 3)
+        out['gmacs_per_video'] = result['gmacs'] * args.views
     print(f'  params: {result["params_m"]:.2f} M whole recognizer state dict; '
-          f'{result["params_deploy_m"]:.2f} M deployable (backbone + 1 projector/fc_norm/classifier)')
+          f'{result["params_deploy_m"]:.2f} M deployable '
+          '(backbone + 1 projector/fc_norm/classifier)')
     sys.stdout.flush()
     print(json.dumps(out))
     return out

@@ -1,0 +1,116 @@
+"""tools/get_flops.py and tools/benchmark.py end to end (tiny models, subprocesses)."""
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from conftest import REPO_ROOT
+from mmflux.utils.flops import analytic_macs
+
+GET_FLOPS = osp.join(REPO_ROOT, 'tools', 'get_flops.py')
+BENCHMARK = osp.join(REPO_ROOT, 'tools', 'benchmark.py')
+
+TINY_CONFIG = """
+custom_imports = dict(imports=['mmflux'], allow_failed_imports=False)
+default_scope = 'mmaction'
+model = dict(
+    type='FluxRecognizer',
+    backbone=dict(type='FluxViT',
+                  arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4)),
+    cls_head=dict(type='FluxMultiHead', num_classes=7, in_channels=64, pool_num_heads=4,
+                  pool_dims=32, head_budgets=(96, 64, 32)),
+    data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'),
+    test_cfg=dict(token_budget=64))
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='UniformSample', clip_len=6, num_clips=2, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 56)),
+    dict(type='ThreeCrop', crop_size=56),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+"""
+
+
+def run(*args, timeout=120):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / 'tiny_flux.py'
+    path.write_text(TINY_CONFIG)
+    return str(path)
+
+
+def test_get_flops_tiny_config(tiny_config):
+    # grid from the test pipeline: 6 frames (clip_len) x 56^2 (ThreeCrop) = 96 tokens -> 64
+    result = run(GET_FLOPS, tiny_config)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    out = json.loads(lines[-1])
+    assert out['grid'] == [6, 56, 56] and out['budget'] == 64
+    assert out['tokens'] == 64 and out['grid_tokens'] == 96 and out['head'] == 1
+    ref = analytic_macs(64, 2, 64, 96, num_classes=7, pool_dims=32)
+    assert out['gmacs'] == pytest.approx(ref['gmacs'], rel=1e-3)
+    assert out['analytic_gmacs'] == pytest.approx(out['gmacs'], rel=1e-3)
+    assert out['params_m'] > out['params_deploy_m'] > 0
+    assert 'blocks' in result.stdout and 'total' in result.stdout
+
+
+def test_get_flops_overrides(tiny_config):
+    result = run(GET_FLOPS, tiny_config, '--budget', 'none', '--grid', '2', '28', '42',
+                 '--head', '0', '--views', '6', '--device', 'cpu')
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out['grid'] == [2, 28, 42] and out['budget'] is None and out['head'] == 0
+    assert out['tokens'] == out['grid_tokens'] == 12
+    ref = analytic_macs(64, 2, 12, 12, num_classes=7, pool_dims=32)['gmacs']
+    assert out['gmacs'] == pytest.approx(ref, rel=1e-3)
+    assert out['gmacs_per_video'] == pytest.approx(6 * out['gmacs'], rel=1e-3)
+
+
+def test_grid_detection_from_configs(tmp_path):
+    spec = importlib.util.spec_from_file_location('get_flops_tool', GET_FLOPS)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = tmp_path / 'c.py'
+    path.write_text(TINY_CONFIG)
+    cfg = Config.fromfile(str(path))
+    assert tool.grid_from_config(cfg)[:3] == (6, 56, 56)
+    cfg.test_frames, cfg.test_side = 12, 252  # the mmflux configs' convention wins
+    assert tool.grid_from_config(cfg)[:3] == (12, 252, 252)
+    empty = Config(dict(model=dict()))
+    assert tool.grid_from_config(empty) is None
+
+
+def test_benchmark_tiny_prints_ratios(tmp_path):
+    out_json = tmp_path / 'bench.json'
+    out_md = tmp_path / 'bench.md'
+    result = run(BENCHMARK, '--models', 'tiny', '--budgets', '64', '--size', '56',
+                 '--iters', '1', '--warmup', '0', '--batch-size', '2',
+                 '--json', str(out_json), '--markdown', str(out_md), timeout=180)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for needle in ('FluxViT / mmaction-ViT clips/s', 'FluxViT FLOP/s / matmul FLOP/s',
+                   'bf16 / fp32 speed', 'selector + pos share of forward'):
+        assert any(line.startswith('ratio') and needle in line for line in text.splitlines()), \
+            needle
+    data = json.loads(out_json.read_text())
+    impls = {r['impl'] for r in data['results']}
+    assert {'fluxvit', 'mmaction-vit', 'matmul'} <= impls
+    assert impls <= {'fluxvit', 'mmaction-vit', 'matmul', 'matmul-onednn'}
+    flux = [r for r in data['results'] if r['impl'] == 'fluxvit']
+    assert {r['dtype'] for r in flux} == {'fp32', 'bf16'}
+    for r in flux:
+        assert r['clips_per_s'] > 0 and r['gflops'] > 0 and r['act_peak_mib'] is not None
+        assert r['grid'] == [8, 56, 56] and r['tokens'] == 64  # oversample 2: 128 -> 64
+    vit = [r for r in data['results'] if r['impl'] == 'mmaction-vit']
+    assert all(r['grid'] == [4, 56, 56] for r in vit)
+    assert '| model |' in out_md.read_text()
