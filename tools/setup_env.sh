@@ -13,7 +13,9 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
   cp requirements.txt "$stamp"
 fi
-if ! .venv/bin/python -c "import mmflux" >/dev/null 2>&1; then
+# check from outside the repo: inside it, the current folder would hide a missing install
+repo=$(pwd)
+if ! (cd / && "$repo/.venv/bin/python" -c "import mmflux") >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 fi
 .venv/bin/python -c "import mmflux, torch, mmaction; print('[setup] mmflux', mmflux.__version__, '| torch', torch.__version__, '| mmaction2', mmaction.__version__)" 2>/dev/null
