@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/benchmark.py [--models s b] [--budgets 2048] [--batch-size 2]
+    python tools/benchmark.py [--models s b] [--budgets 2048 1024] [--batch-size 2]
                               [--device cpu|cuda] [--dtype fp32 bf16]
                               [--warmup 1] [--iters 3] [--threads N]
                               [--size 224] [--oversample 2] [--wait-idle SECONDS]
@@ -89,7 +89,7 @@ def parse_args(argv=None):
         description='FluxViT vs MMAction2 ViT: clips/s, FLOP/s and peak memory per budget.')
     parser.add_argument('--models', nargs='+', default=['s', 'b'],
                         help='model sizes: s, b (or tiny for a smoke test)')
-    parser.add_argument('--budgets', nargs='+', type=int, default=[2048],
+    parser.add_argument('--budgets', nargs='+', type=int, default=[2048, 1024],
                         help='token budgets (tokens reaching the blocks)')
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])

@@ -1,8 +1,8 @@
 """Multi-head self-attention with joint q/k RMSNorm and the local positional term."""
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from . import onednn
 from .channel_affine import DepthwiseAffine
 from .rms_norm import RMSNorm
 
@@ -32,13 +32,12 @@ class FluxAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, C).unbind(2)
+        q, k, v = onednn.linear(x, self.qkv.weight, self.qkv.bias).view(B, N, 3, C).unbind(2)
         q, k = self.q_norm(q), self.k_norm(k)
         heads = (B, N, self.num_heads, self.head_dim)
-        out = F.scaled_dot_product_attention(
-            q.reshape(heads).transpose(1, 2), k.reshape(heads).transpose(1, 2).to(q.dtype),
-            v.reshape(heads).transpose(1, 2).to(q.dtype))
-        out = out.transpose(1, 2).reshape(B, N, C)
+        out = onednn.attention(q.reshape(heads).transpose(1, 2), k.reshape(heads).transpose(1, 2),
+                               v.reshape(heads).transpose(1, 2))
+        out = out.reshape(B, N, C)
         if self.lpe is not None:
             out = out + self.lpe(v).to(out.dtype)
-        return self.proj(out)
+        return onednn.linear(out, self.proj.weight, self.proj.bias)

@@ -2,9 +2,9 @@
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from . import onednn
 from .rms_norm import RMSNorm
 
 
@@ -53,5 +53,5 @@ class DualNormPatchEmbed(nn.Module):
         patches = patches.reshape(B, T, hp * wp, p * p * C)
         patches = self.norm_before(patches)
         weight = self.proj.weight.permute(0, 2, 3, 4, 1).reshape(self.proj.out_channels, -1)
-        tokens = F.linear(patches, weight, self.proj.bias)
+        tokens = onednn.linear(patches, weight, self.proj.bias)
         return self.norm(tokens)

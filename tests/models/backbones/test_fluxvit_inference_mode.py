@@ -1,0 +1,17 @@
+"""A FluxViT whose parameters are inference tensors still runs (positional cache key)."""
+import copy
+
+import torch
+from mmaction.registry import MODELS
+
+
+def test_parameters_made_under_inference_mode():
+    model = MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=64, depth=1,
+                                                        num_heads=2))).eval()
+    x = torch.randn(1, 3, 2, 28, 28)
+    with torch.inference_mode():
+        converted = copy.deepcopy(model).double()  # inference-tensor parameters
+        out = converted(x.double())
+        again = converted(x.double())  # cached positions
+    assert out.shape == (1, 9, 64)
+    torch.testing.assert_close(out, again)
