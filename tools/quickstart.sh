@@ -18,6 +18,6 @@ CKPT=$(ls -t "$WORK"/best_*.pth 2>/dev/null | head -n 1 || true)
 [ -n "$CKPT" ] || CKPT=$(ls -t "$WORK"/epoch_*.pth | head -n 1)
 
 echo "[3/3] testing $CKPT at several token budgets (test split, 2 clips x 3 crops)"
-$PY tools/budget_report.py "$CONFIG" "$CKPT" --budgets 192 128 64 32 --side 56 \
+$PY tools/budget_report.py "$CONFIG" "$CKPT" --budgets 256 128 64 32 --side 56 \
     --to-grid 16 56 --work-dir "$WORK/budgets"
 echo "main job done in $(( $(date +%s) - start )) s"

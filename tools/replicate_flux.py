@@ -25,7 +25,6 @@ from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASE_CONFIG = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
-PATCH = 14
 
 
 def parse_args(argv=None):
@@ -49,11 +48,16 @@ class Replication:
         self.commands: List[str] = []
         self.times: Dict[str, float] = {}
         os.makedirs(args.out, exist_ok=True)
+        from mmengine.config import Config
+        base = Config.fromfile(BASE_CONFIG)
+        self.patch = base.model.backbone.get('patch_size', 14)
+        self.tubelet = base.model.backbone.get('tubelet_size', 1)
+        self.train_budgets = tuple(base.model.train_cfg.budgets)
         self.side = 56
         self.frames = 8
-        self.base_tokens = self.frames * (self.side // PATCH)**2  # 128
+        self.base_tokens = self.frames // self.tubelet * (self.side // self.patch)**2  # 256
         fractions = (1, 4) if self.quick else (1, 2, 4, 8)
-        self.budgets = [self.base_tokens // d for d in fractions]  # 128, 64, 32, 16
+        self.budgets = [self.base_tokens // d for d in fractions]  # 256, 128, 64, 32
 
     # ------------------------------------------------------------------ utils
     def run(self, cmd: List[str], tag: str) -> str:
@@ -71,7 +75,7 @@ class Replication:
     def data(self) -> None:
         sizes = (['--num-train', '48', '--num-val', '18', '--num-test', '18', '--num-classes', '6']
                  if self.quick else
-                 ['--num-train', '2700', '--num-val', '450', '--num-test', '450', '--num-classes', '9'])
+                 ['--num-train', '1800', '--num-val', '300', '--num-test', '300', '--num-classes', '9'])
         self.run([self.py, 'tools/generate_synthetic_data.py', '--out', self.args.data] + sizes, 'data')
         with open(osp.join(self.args.data, 'meta.json')) as f:
             self.num_classes = len(json.load(f)['classes'])
@@ -82,21 +86,26 @@ class Replication:
         ``train_dataloader`` dicts) and its compute per clip (patch-token passes per
         training step)."""
         fixed = dict(batch_sampler=dict(frames=self.frames, sides=self.side, token_window=None))
-        single = dict(cls_head=dict(head_budgets=(128, )), train_cfg=dict(budgets=(128, ), heads=(0, )))
+        single = dict(cls_head=dict(head_budgets=(self.base_tokens, )),
+                      train_cfg=dict(budgets=(self.base_tokens, ), heads=(0, )))
         from mmengine.config import Config
         arch = Config.fromfile(BASE_CONFIG).model.backbone.arch  # same width/depth as FluxViT
         vit = dict(backbone=dict(
             _delete_=True, type='SelectiveVisionTransformer', selector=dict(type='GroupDynamicSelector'),
-            vit=dict(type='VisionTransformer', img_size=112, patch_size=14, num_frames=8, tubelet_size=1,
+            vit=dict(type='VisionTransformer', img_size=56, patch_size=self.patch, num_frames=8,
+                     tubelet_size=self.tubelet,
                      embed_dims=arch['embed_dims'], depth=arch['depth'], num_heads=arch['num_heads'],
                      use_mean_pooling=False)))
-        multi = 192 + 128 + 64
+        multi = sum(self.train_budgets)
+        one = self.base_tokens
+        grid = f'{self.frames}x{self.side}'
         return {
-            'fixed': dict(model=single, loader=fixed, passes=128, label='FluxViT, fixed 8x56 grid'),
-            'flux_single': dict(model=single, loader={}, passes=128, label='FluxViT, Flux-Single (128)'),
+            'fixed': dict(model=single, loader=fixed, passes=one, label=f'FluxViT, fixed {grid} grid'),
+            'flux_single': dict(model=single, loader={}, passes=one,
+                                label=f'FluxViT, Flux-Single ({one})'),
             'flux_multi': dict(model={}, loader={}, passes=multi, label='FluxViT, Flux-Multi'),
-            'vit_fixed': dict(model=dict(vit, **single), loader=fixed, passes=128,
-                              label='MMAction2 ViT, fixed 8x56 grid'),
+            'vit_fixed': dict(model=dict(vit, **single), loader=fixed, passes=one,
+                              label=f'MMAction2 ViT, fixed {grid} grid'),
             'vit_flux_multi': dict(model=vit, loader={}, passes=multi, label='MMAction2 ViT, Flux-Multi'),
         }
 
@@ -127,12 +136,24 @@ class Replication:
         return run_path
 
     def train(self, name: str, spec: Dict, seed: int, multi_epochs: int):
-        epochs = max(1, round(multi_epochs * (192 + 128 + 64) / spec['passes']))
+        epochs = max(1, round(multi_epochs * sum(self.train_budgets) / spec['passes']))
         work = osp.join(self.args.out, f'{name}_seed{seed}')
         config = self.write_config(name, spec, epochs)
         self.run([self.py, 'tools/train.py', config, '--work-dir', work, '--seed', str(seed)],
                  f'train {name} seed {seed}')
         return config, osp.join(work, f'epoch_{epochs}.pth'), epochs
+
+    def reduced_grid(self, budget: int):
+        """Plain grid reduction: fewer frames at the standard side; below one tubelet
+        of frames, the largest smaller side that fits."""
+        from mmflux.evaluation.token_optimization import grid_tokens, reduction_grid
+        frames = range(self.tubelet, self.frames + 1, self.tubelet)
+        reduced = reduction_grid(budget, self.side, frames, self.patch, self.tubelet)
+        if reduced is not None:
+            return reduced
+        sides = [s for s in range(self.patch, self.side, self.patch)
+                 if grid_tokens(self.tubelet, s, self.patch, self.tubelet) <= budget]
+        return self.tubelet, max(sides)
 
     def evaluate(self, name: str, seed: int, config: str, ckpt: str) -> Dict:
         """All budgets and methods for one trained run, in process (one model load)."""
@@ -157,11 +178,11 @@ class Replication:
                                       selectors=['GroupDynamicSelector'], standard_side=self.side)
         chosen = {c.budget: c.reported for c in choices}
         rows = {}
-        per_frame = (self.side // PATCH)**2
         for budget in self.budgets:
+            frames, side = self.reduced_grid(budget)
             row = dict(grid_reduction=optimizer.evaluate(
-                test_ann, max(1, budget // per_frame), self.side, None, 'GroupDynamicSelector',
-                'eval', method='grid_reduction').top1)
+                test_ann, frames, side, None, 'GroupDynamicSelector', 'eval',
+                method='grid_reduction').top1, reduced_grid=f'{frames}x{side}')
             for selector, key in (('RandomSelector', 'random'), ('GroupDynamicSelector', 'group_dynamic')):
                 row[key] = optimizer.evaluate(test_ann, self.frames, self.side, budget, selector,
                                               'eval').top1
@@ -175,7 +196,7 @@ class Replication:
     def main(self) -> None:
         start = time.time()
         self.data()
-        multi_epochs = self.args.multi_epochs or (1 if self.quick else 12)
+        multi_epochs = self.args.multi_epochs or (1 if self.quick else 10)
         seeds = self.args.seeds[:1] if self.quick else self.args.seeds
         specs = self.run_specs()
         names = self.args.runs or (['fixed', 'flux_multi', 'vit_flux_multi'] if self.quick
@@ -207,12 +228,14 @@ class Replication:
                  f'Budgets: {self.budgets} tokens = 1, 1/2, 1/4, 1/8 of the baseline grid '
                  f'{self.frames}x{self.side} ({self.base_tokens} tokens). Top-1 (%) on the test split; '
                  'TO picks its grid on the val split.', '']
-        header = '| run | seed | epochs | budget | grid reduction | random | group-dynamic | TO (grid) |'
+        header = ('| run | seed | epochs | budget | grid reduction (grid) | random | group-dynamic | '
+                  'TO (grid) |')
         lines += [header, '|---|---|---|---|---|---|---|---|']
         for key, res in results.items():
             for budget, row in res['rows'].items():
                 lines.append(f"| {res['label']} | {res['seed']} | {res['epochs']} | {budget} | "
-                             f"{100 * row['grid_reduction']:.1f} | {100 * row['random']:.1f} | "
+                             f"{100 * row['grid_reduction']:.1f} ({row['reduced_grid']}) | "
+                             f"{100 * row['random']:.1f} | "
                              f"{100 * row['group_dynamic']:.1f} | {100 * row['to']:.1f} "
                              f"({row['to_grid']}) |")
         lines += ['', 'Wall time per stage (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in

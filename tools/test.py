@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmflux  # noqa: E402,F401
+from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -56,6 +57,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+        apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
     frames, side = args.grid if args.grid else (None, None)
     set_test_grid(cfg, frames, side, budget=args.budget, head=args.head)
     cfg.launcher = args.launcher

@@ -18,6 +18,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmflux  # noqa: E402,F401  (applies upstream workarounds before anything runs)
+from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -52,6 +53,7 @@ def parse_args(argv=None):
 def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+        apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir

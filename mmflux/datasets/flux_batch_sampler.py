@@ -10,7 +10,7 @@ puts ``T``/``R`` into the pipeline as ``results['flux_frames']`` /
 Accepted grids (Python ``range`` semantics, end exclusive)::
 
     T in range(*frames), R in range(*sides),
-    token_window[0] <= T * (R // patch_size) ** 2 <= token_window[1]
+    token_window[0] <= (T // tubelet_size) * (R // patch_size) ** 2 <= token_window[1]
 
 The defaults ``frames=(6, 26, 2)``, ``sides=(112, 364, 28)``,
 ``token_window=(2048, 6144)`` (the window every released script uses) give the
@@ -97,17 +97,22 @@ def _as_range(value: RangeSpec, key: str, example: str) -> range:
 def flux_grid_pairs(frames: RangeSpec = (6, 26, 2),
                     sides: RangeSpec = (112, 364, 28),
                     token_window: Optional[Sequence[int]] = (2048, 6144),
-                    patch_size: int = 14) -> List[Tuple[int, int]]:
+                    patch_size: int = 14,
+                    tubelet_size: int = 1) -> List[Tuple[int, int]]:
     """All accepted ``(T, R)`` pairs, T-major then R, validated.
 
     Raises:
         ValueError: empty ranges, a side that is not a multiple of
-            ``patch_size``, a malformed token window, or a window that admits
+            ``patch_size``, a frame count that is not a multiple of
+            ``tubelet_size``, a malformed token window, or a window that admits
             no pair. The message names the offending key and a fix.
     """
     if not isinstance(patch_size, (int, np.integer)) or patch_size <= 0:
         raise ValueError(f'batch_sampler.patch_size={patch_size!r} must be a '
                          'positive int (14 for FluxViT).')
+    if not isinstance(tubelet_size, (int, np.integer)) or tubelet_size <= 0:
+        raise ValueError(f'batch_sampler.tubelet_size={tubelet_size!r} must be a '
+                         'positive int (1 for the released FluxViT).')
     frame_range = _as_range(frames, 'frames', '(6, 26, 2)')
     side_range = _as_range(sides, 'sides', '(112, 364, 28)')
     if len(frame_range) == 0:
@@ -122,6 +127,12 @@ def flux_grid_pairs(frames: RangeSpec = (6, 26, 2),
     if bad_frames:
         raise ValueError(f'batch_sampler.frames={frames!r} contains non-positive '
                          f'frame counts {bad_frames}; use positive values.')
+    bad_frames = [t for t in frame_range if t % tubelet_size]
+    if bad_frames:
+        raise ValueError(
+            f'batch_sampler.frames={frames!r} contains {bad_frames}, which are not '
+            f'multiples of tubelet_size={tubelet_size}; start and step the frame '
+            f'range at multiples of {tubelet_size}.')
     bad_sides = [r for r in side_range if r <= 0 or r % patch_size]
     if bad_sides:
         raise ValueError(
@@ -137,15 +148,17 @@ def flux_grid_pairs(frames: RangeSpec = (6, 26, 2),
                 f'batch_sampler.token_window={token_window!r} must be a (min, max) '
                 'pair with min <= max, e.g. (2048, 6144), or None for no limit.')
         lo, hi = token_window
-    pairs = [(t, r) for t in frame_range for r in side_range
-             if lo <= t * (r // patch_size)**2 <= hi]
+    def tokens(t: int, r: int) -> int:
+        return (t // tubelet_size) * (r // patch_size)**2
+
+    pairs = [(t, r) for t in frame_range for r in side_range if lo <= tokens(t, r) <= hi]
     if not pairs:
-        counts = sorted({t * (r // patch_size)**2
-                         for t in frame_range for r in side_range})
+        counts = sorted({tokens(t, r) for t in frame_range for r in side_range})
         raise ValueError(
             f'batch_sampler.token_window={tuple(token_window)!r} admits no '
             f'(frames, side) pair: with frames={list(frame_range)} and '
-            f'sides={list(side_range)} the token counts T*(R//{patch_size})^2 '
+            f'sides={list(side_range)} the token counts '
+            f'(T//{tubelet_size})*(R//{patch_size})^2 '
             f'range from {counts[0]} to {counts[-1]}. Widen token_window, change '
             'the ranges, or set token_window=None.')
     return pairs
@@ -166,9 +179,10 @@ class FluxBatchSampler(BatchSampler):
             ``range(*sides)``; an int fixes R. Each must be a multiple of
             ``patch_size``. Defaults to ``(112, 364, 28)``.
         token_window (tuple | None): inclusive ``(min, max)`` of
-            ``T * (R // patch_size) ** 2``; None disables the filter.
-            Defaults to ``(2048, 6144)``.
+            ``(T // tubelet_size) * (R // patch_size) ** 2``; None disables the
+            filter. Defaults to ``(2048, 6144)``.
         patch_size (int): spatial patch size. Defaults to 14.
+        tubelet_size (int): frames per patch of the backbone. Defaults to 1.
         seed (int, optional): seed of the grid draws; must be equal on all
             ranks. None: the wrapped sampler's ``seed`` if it has an int one,
             else ``sync_random_seed()``.
@@ -183,6 +197,7 @@ class FluxBatchSampler(BatchSampler):
                  sides: RangeSpec = (112, 364, 28),
                  token_window: Optional[Sequence[int]] = (2048, 6144),
                  patch_size: int = 14,
+                 tubelet_size: int = 1,
                  seed: Optional[int] = None,
                  drop_last: bool = True) -> None:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(
@@ -191,8 +206,9 @@ class FluxBatchSampler(BatchSampler):
                              'a positive int.')
         super().__init__(sampler, int(batch_size), bool(drop_last))
         self.pairs: List[Tuple[int, int]] = flux_grid_pairs(
-            frames, sides, token_window, patch_size)
+            frames, sides, token_window, patch_size, tubelet_size)
         self.patch_size = int(patch_size)
+        self.tubelet_size = int(tubelet_size)
         self.token_window = None if token_window is None else tuple(token_window)
         if seed is None:
             inherited = getattr(sampler, 'seed', None)
@@ -292,5 +308,5 @@ class FluxBatchSampler(BatchSampler):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(batch_size={self.batch_size}, '
                 f'num_grids={len(self.pairs)}, token_window={self.token_window}, '
-                f'patch_size={self.patch_size}, seed={self.seed}, '
+                f'patch_size={self.patch_size}, tubelet_size={self.tubelet_size}, seed={self.seed}, '
                 f'drop_last={self.drop_last})')

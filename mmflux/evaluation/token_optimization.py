@@ -51,8 +51,9 @@ class BudgetChoice:
     reported: Optional[GridResult] = None
 
 
-def grid_tokens(frames: int, side: int, patch_size: int = 14) -> int:
-    return frames * (side // patch_size)**2
+def grid_tokens(frames: int, side: int, patch_size: int = 14, tubelet_size: int = 1) -> int:
+    """Patch tokens of a frames x side x side grid (before selection)."""
+    return frames // tubelet_size * (side // patch_size)**2
 
 
 def same_annotations(path_a: str, path_b: str) -> bool:
@@ -65,21 +66,25 @@ def same_annotations(path_a: str, path_b: str) -> bool:
 
 
 def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int],
-                    patch_size: int = 14, max_ratio: float = 8.0) -> List[Tuple[int, int]]:
+                    patch_size: int = 14, max_ratio: float = 8.0,
+                    tubelet_size: int = 1) -> List[Tuple[int, int]]:
     """Grids whose token count is >= ``budget`` and at most ``max_ratio`` times it."""
     grids = []
     for t in frames:
+        if t % tubelet_size:
+            continue
         for s in sides:
-            n = grid_tokens(t, s, patch_size)
+            n = grid_tokens(t, s, patch_size, tubelet_size)
             if budget <= n <= max_ratio * budget:
                 grids.append((int(t), int(s)))
     return sorted(grids)
 
 
-def reduction_grid(budget: int, side: int, frames: Iterable[int], patch_size: int = 14
-                   ) -> Optional[Tuple[int, int]]:
+def reduction_grid(budget: int, side: int, frames: Iterable[int], patch_size: int = 14,
+                   tubelet_size: int = 1) -> Optional[Tuple[int, int]]:
     """Plain grid reduction: the most frames at ``side`` whose tokens fit the budget."""
-    fitting = [t for t in frames if grid_tokens(t, side, patch_size) <= budget]
+    fitting = [t for t in frames
+               if t % tubelet_size == 0 and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
     return (max(fitting), side) if fitting else None
 
 
@@ -106,6 +111,7 @@ class TokenOptimizer:
         self.num_workers = num_workers
         self.progress = progress
         self.patch_size = getattr(model.backbone, 'patch_size', 14)
+        self.tubelet_size = getattr(model.backbone, 'tubelet_size', 1)
         self._selectors = {}
 
     # --------------------------------------------------------------- pieces
@@ -152,7 +158,8 @@ class TokenOptimizer:
             raise ValueError(f'{ann_file} lists no videos that could be evaluated.')
         return GridResult(budget=budget, frames=frames, side=side, selector=selector, split=split,
                           top1=correct / total, num_videos=total, kept_tokens=int(kept),
-                          grid_tokens=grid_tokens(frames, side, self.patch_size), method=method)
+                          grid_tokens=grid_tokens(frames, side, self.patch_size,
+                                                            self.tubelet_size), method=method)
 
     # --------------------------------------------------------------- search
     def search(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
@@ -171,7 +178,8 @@ class TokenOptimizer:
         baselines: List[GridResult] = []
         standard_side = standard_side or max(sides)
         for budget in budgets:
-            grids = candidate_grids(budget, frames, sides, self.patch_size, max_ratio)
+            grids = candidate_grids(budget, frames, sides, self.patch_size, max_ratio,
+                                    self.tubelet_size)
             if not grids:
                 raise ValueError(f'No candidate grid reaches {budget} tokens with frames {list(frames)} '
                                  f'and sides {list(sides)}; add larger frames/sides.')
@@ -186,7 +194,8 @@ class TokenOptimizer:
                 t, s = choice.chosen.frames, choice.chosen.side
                 choice.reported = self.evaluate(eval_ann, t, s, budget, selector, 'eval')
                 choices.append(choice)
-            reduced = reduction_grid(budget, standard_side, frames, self.patch_size)
+            reduced = reduction_grid(budget, standard_side, frames, self.patch_size,
+                                     self.tubelet_size)
             if reduced is not None:
                 baselines.append(self.evaluate(eval_ann, reduced[0], reduced[1], None, selectors[0],
                                                'eval', method='grid_reduction'))

@@ -25,6 +25,7 @@ is merged, and by :class:`~mmflux.engine.FluxConfigCheckHook` (``before_run``)
 for runners started any other way (e.g. MMAction2's own tools).
 """
 import inspect
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmaction.registry import DATA_SAMPLERS, MODELS, TRANSFORMS
@@ -100,8 +101,8 @@ def _check_selector(backbone: Dict, errors: List[str]) -> None:
                       "MMAction2's MODELS and import it via custom_imports).")
 
 
-def _train_pairs(cfg: Dict, patch: Optional[int],
-                 errors: List[str]) -> Tuple[Optional[List[Tuple[int, int]]], int]:
+def _train_pairs(cfg: Dict, patch: Optional[int], errors: List[str],
+                 tubelet: int = 1) -> Tuple[Optional[List[Tuple[int, int]]], int]:
     """Accepted (frames, side) pairs of a FluxBatchSampler (or None) and its patch size."""
     from mmflux.datasets.flux_batch_sampler import FluxBatchSampler, flux_grid_pairs
     loader = cfg.get('train_dataloader')
@@ -113,14 +114,20 @@ def _train_pairs(cfg: Dict, patch: Optional[int],
         return None, patch
     args = {
         name: batch_sampler.get(name, _default(cls, name, None))
-        for name in ('frames', 'sides', 'token_window', 'patch_size')
+        for name in ('frames', 'sides', 'token_window', 'patch_size', 'tubelet_size')
     }
     try:
         pairs = flux_grid_pairs(_as_tuple(args['frames']), _as_tuple(args['sides']),
-                                _as_tuple(args['token_window']), args['patch_size'])
+                                _as_tuple(args['token_window']), args['patch_size'],
+                                args['tubelet_size'] or 1)
     except ValueError as err:
         errors.append(f'train_dataloader.{err}')
         return None, patch
+    if (args['tubelet_size'] or 1) != tubelet:
+        errors.append(
+            f'train_dataloader.batch_sampler.tubelet_size={args["tubelet_size"]!r}: differs from '
+            f'the backbone\'s tubelet size {tubelet}, so the token window counts the wrong '
+            f'tokens; fix: set batch_sampler.tubelet_size={tubelet}.')
     if patch is not None and args['patch_size'] != patch:
         errors.append(
             f'train_dataloader.batch_sampler.patch_size={args["patch_size"]!r}: differs from '
@@ -139,7 +146,7 @@ def _check_budget_value(key: str, shown: Any, budget: Any, errors: List[str]) ->
     return True
 
 
-def _check_train(model: Dict, pairs: Optional[List[Tuple[int, int]]], patch: int,
+def _check_train(model: Dict, pairs: Optional[List[Tuple[int, int]]], patch: int, tubelet: int,
                  head_budgets: List[Any], errors: List[str]) -> None:
     train_cfg = model.get('train_cfg') or {}
     budgets = train_cfg.get('budgets', head_budgets)
@@ -151,8 +158,8 @@ def _check_train(model: Dict, pairs: Optional[List[Tuple[int, int]]], patch: int
     valid = [b for b in budgets
              if _check_budget_value('model.train_cfg.budgets', budgets, b, errors)]
     if pairs:
-        top_t, top_r = max(pairs, key=lambda p: p[0] * (p[1] // patch)**2)
-        top = top_t * (top_r // patch)**2
+        top_t, top_r = max(pairs, key=lambda p: p[0] // tubelet * (p[1] // patch)**2)
+        top = top_t // tubelet * (top_r // patch)**2
         for b in valid:
             if b > top:
                 errors.append(
@@ -241,14 +248,14 @@ def _view_grids(cfg: Dict, patch: int,
 
 
 def _check_test(cfg: Dict, model: Dict, patch: Optional[int], head_budgets: List[Any],
-                errors: List[str]) -> None:
+                errors: List[str], tubelet: int = 1) -> None:
     test_cfg = model.get('test_cfg') or {}
     budget = test_cfg.get('token_budget')
     grids = _view_grids(cfg, patch, errors) if patch is not None else []
     if _check_budget_value('model.test_cfg.token_budget', budget, budget, errors) and (
-            _type_name(model.get('backbone')) in FLUX_BACKBONES):  # 1-frame tubelets
+            _type_name(model.get('backbone')) in FLUX_BACKBONES):
         for where, frames, crop_h, crop_w in grids:
-            tokens = frames * (crop_h // patch) * (crop_w // patch)
+            tokens = frames // tubelet * (crop_h // patch) * (crop_w // patch)
             if budget > tokens:
                 errors.append(
                     f'model.test_cfg.token_budget={budget}: above the {tokens} patch tokens of '
@@ -286,6 +293,50 @@ def _backbone_patch(backbone: Dict, errors: List[str]) -> Optional[int]:
     return int(value)
 
 
+def _backbone_tubelet(backbone: Dict, errors: List[str]) -> int:
+    """Frames per patch of a FluxViT backbone config (1 for any other backbone)."""
+    if not isinstance(backbone, dict) or _type_name(backbone) not in FLUX_BACKBONES:
+        return 1
+    value = backbone.get('tubelet_size', _default(_registered(MODELS, backbone), 'tubelet_size', 1))
+    if not _is_int(value) or value < 1:
+        errors.append(f'model.backbone.tubelet_size={value!r}: must be a positive int; fix: frames '
+                      'per patch (1 for the released FluxViT).')
+        return 1
+    return int(value)
+
+
+def _max_label(ann_file: str) -> Optional[int]:
+    """Largest integer label of an MMAction2 list file (last field of a line), or None."""
+    top = None
+    with open(ann_file) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 2 and fields[-1].lstrip('-').isdigit():
+                top = int(fields[-1]) if top is None else max(top, int(fields[-1]))
+    return top
+
+
+def _check_labels(cfg: Dict, model: Dict, errors: List[str]) -> None:
+    """Labels of the annotation lists must fit ``model.cls_head.num_classes``."""
+    head = model.get('cls_head')
+    num_classes = head.get('num_classes') if isinstance(head, dict) else None
+    if not _is_int(num_classes):
+        return
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset') if isinstance(cfg.get(loader), dict) else None
+        while isinstance(dataset, dict) and isinstance(dataset.get('dataset'), dict):
+            dataset = dataset['dataset']
+        ann_file = dataset.get('ann_file') if isinstance(dataset, dict) else None
+        if not isinstance(ann_file, str) or not ann_file.endswith('.txt') or not osp.isfile(ann_file):
+            continue
+        top = _max_label(ann_file)
+        if top is not None and top >= num_classes:
+            errors.append(
+                f'{loader}.dataset.ann_file={ann_file!r}: has label {top} but '
+                f'model.cls_head.num_classes={num_classes}; fix: --cfg-options '
+                f'num_classes={top + 1} (or model.cls_head.num_classes={top + 1}).')
+
+
 # ------------------------------------------------------------------------------- API
 def check_flux_config(cfg: Any) -> None:
     """Raise ``ValueError`` naming every Flux setting of ``cfg`` that cannot work.
@@ -300,9 +351,10 @@ def check_flux_config(cfg: Any) -> None:
         model = {}
     backbone = model.get('backbone') or {}
     patch = _backbone_patch(backbone, errors)
+    tubelet = _backbone_tubelet(backbone, errors)
     if _type_name(backbone) in SELECTOR_BACKBONES:
         _check_selector(backbone, errors)
-    pairs, train_patch = _train_pairs(cfg, patch, errors)
+    pairs, train_patch = _train_pairs(cfg, patch, errors, tubelet)
     if _type_name(model) in FLUX_RECOGNIZERS:
         head = model.get('cls_head') or {}
         head_budgets = head.get('head_budgets', _default(_registered(MODELS, head),
@@ -313,8 +365,9 @@ def check_flux_config(cfg: Any) -> None:
             errors.append(f'model.cls_head.head_budgets={head_budgets!r}: must be one positive '
                           'token budget per head; fix: e.g. (3072, 2048, 1024).')
         else:
-            _check_train(model, pairs, train_patch, head_budgets, errors)
-            _check_test(cfg, model, patch, head_budgets, errors)
+            _check_train(model, pairs, train_patch, tubelet, head_budgets, errors)
+            _check_test(cfg, model, patch, head_budgets, errors, tubelet)
+        _check_labels(cfg, model, errors)
     if errors:
         lines = '\n'.join(f'  - {e}' for e in errors)
         raise ValueError(f'{len(errors)} problem(s) in the Flux config:\n{lines}')

@@ -283,7 +283,8 @@ def count_macs(model: nn.Module,
     grid_tokens = None
     if patch_embed is not None and hasattr(patch_embed, 'grid_size'):
         hp, wp = patch_embed.grid_size(height, width)
-        grid_tokens = frames * hp * wp
+        num_frames = getattr(patch_embed, 'num_frames', None)
+        grid_tokens = (num_frames(frames) if num_frames is not None else frames) * hp * wp
 
     used_head = None
     counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
@@ -363,7 +364,7 @@ def analytic_for_model(model: nn.Module, tokens: int, grid_tokens: int) -> Optio
         backbone.embed_dims, backbone.depth, tokens, grid_tokens,
         num_classes=cls_head.num_classes, pool_dims=getattr(cls_head, 'pool_dims', 768),
         mlp_ratio=settings.get('mlp_ratio', 4.0),
-        patch_dim=pe.in_channels * pe.patch_size * pe.patch_size)
+        patch_dim=pe.in_channels * getattr(pe, 'tubelet_size', 1) * pe.patch_size * pe.patch_size)
 
 
 def format_table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:

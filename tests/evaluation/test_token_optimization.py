@@ -26,7 +26,7 @@ def test_search_refuses_the_same_split(tmp_path):
     a = write_list(tmp_path / 'a.txt', ['x.mp4', 'y.mp4'])
     b = write_list(tmp_path / 'b.txt', ['y.mp4', 'x.mp4'])  # same videos, other order
     optimizer = TokenOptimizer.__new__(TokenOptimizer)
-    optimizer.patch_size = 14
+    optimizer.patch_size, optimizer.tubelet_size = 14, 1
     with pytest.raises(ValueError, match='must not choose on the split it reports'):
         optimizer.search([32], [4, 8], [56], a, a)
     with pytest.raises(ValueError, match='list the same videos'):
@@ -48,7 +48,7 @@ def test_choice_comes_from_the_selection_split(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TokenOptimizer, 'evaluate', fake_evaluate)
     optimizer = TokenOptimizer.__new__(TokenOptimizer)
-    optimizer.patch_size = 14
+    optimizer.patch_size, optimizer.tubelet_size = 14, 1
     choices, baselines = optimizer.search([64], [4, 8, 16], [56], select, report, max_ratio=4)
     choice = choices[0]
     assert {c.frames for c in choice.candidates} == {4, 8, 16}

@@ -119,6 +119,7 @@ def write_tiny_config(path: str, video_dir: str, train_ann: str, val_ann: Option
 model = dict(
     backbone=dict(arch=dict(embed_dims=32, depth=1, num_heads=2, mlp_ratio=2.0,
                             pos_frames=8, pos_side=8),
+                  patch_size=14, tubelet_size=1,
                   drop_path_rate=0.1, selector=dict(type='GroupDynamicSelector')),
     cls_head=dict(in_channels=32, pool_dims=32, pool_num_heads=2, num_classes=6,
                   head_budgets=(128, 64, 32)),
@@ -129,7 +130,8 @@ model = dict(
     test_cfg=dict(token_budget=32, head=None))
 train_dataloader = dict(
     batch_size={batch_size}, num_workers={train_workers}, persistent_workers=False,
-    batch_sampler=dict(frames=(4, 9, 2), sides=(56, 71, 14), token_window=(64, 200)),
+    batch_sampler=dict(frames=(4, 9, 2), sides=(56, 71, 14), token_window=(64, 200),
+                       patch_size=14, tubelet_size=1),
     collate_fn=dict(type='repeat_pseudo_collate'),
     dataset=dict(ann_file={train_ann!r}, data_prefix=dict(video={video_dir!r}), num_repeats=2))
 val_dataloader = dict(

@@ -47,7 +47,9 @@ class FluxViT(BaseModule):
         arch: ``'small'`` / ``'base'`` or a dict with ``embed_dims``, ``depth``,
             ``num_heads`` and optionally ``mlp_ratio``, ``pos_frames``, ``pos_side``
             (the storage grid of ``pos_embed``; any input grid is interpolated).
-        patch_size: spatial patch side (tubelet 1).
+        patch_size: spatial patch side.
+        tubelet_size: frames per patch (1 in the released models); the token
+            grid then has T / tubelet_size frames, and budgets count those tokens.
         selector: config of the token selector used when a budget is below the
             number of patch tokens.
         drop_path_rate: stochastic depth, linearly increasing over the blocks.
@@ -60,6 +62,7 @@ class FluxViT(BaseModule):
     def __init__(self,
                  arch: Union[str, Dict] = 'small',
                  patch_size: int = 14,
+                 tubelet_size: int = 1,
                  in_channels: int = 3,
                  selector: Optional[Dict] = dict(type='GroupDynamicSelector'),
                  drop_path_rate: float = 0.0,
@@ -78,11 +81,13 @@ class FluxViT(BaseModule):
         self.depth = settings['depth']
         self.num_heads = settings['num_heads']
         self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
         self.pos_frames = settings['pos_frames']
         self.pos_side = settings['pos_side']
         self.with_cp = with_cp
 
-        self.patch_embed = DualNormPatchEmbed(dim, patch_size, in_channels, dual_norm=dual_patch_norm)
+        self.patch_embed = DualNormPatchEmbed(dim, patch_size, in_channels, dual_norm=dual_patch_norm,
+                                              tubelet_size=tubelet_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         num_rows = 1 + self.pos_frames * self.pos_side**2
         self.pos_embed = nn.Parameter(torch.zeros(1, num_rows, dim))
@@ -179,9 +184,10 @@ class FluxViT(BaseModule):
         """
         if x.dim() != 5:
             raise ValueError(f'FluxViT expects (B, C, T, H, W) inputs, got shape {tuple(x.shape)}.')
-        B, _, T, H, W = x.shape
+        B, _, _, H, W = x.shape
         hp, wp = self.patch_embed.grid_size(H, W)
-        tokens = self.patch_embed(x)  # (B, T, L, C)
+        tokens = self.patch_embed(x)  # (B, T, L, C), T token frames
+        T = tokens.shape[1]
         kept = self.select_tokens(tokens, budget)
         C = self.embed_dims
         pos = self.positional_embedding(T, hp, wp).to(tokens.dtype)

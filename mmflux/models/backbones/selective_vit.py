@@ -33,7 +33,7 @@ class SelectiveVisionTransformer(BaseModule):
         vit.setdefault('type', 'VisionTransformer')
         vit['return_feat_map'] = True
         self.vit = MODELS.build(vit)
-        self.tubelet = int(vit.get('tubelet_size', 2))
+        self.tubelet = self.tubelet_size = int(vit.get('tubelet_size', 2))
         self.patch_size = int(vit.get('patch_size', 16))
         self.pos_frames = int(vit.get('num_frames', 16)) // self.tubelet
         self.pos_side = self.vit.grid_size[0]

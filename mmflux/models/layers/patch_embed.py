@@ -9,26 +9,34 @@ from .rms_norm import RMSNorm
 
 
 class DualNormPatchEmbed(nn.Module):
-    """Cut a video into 1 x p x p patches, RMSNorm the raw pixels, project, RMSNorm.
+    """Cut a video into t x p x p patches, RMSNorm the raw pixels, project, RMSNorm.
 
-    The pixel norm ``norm_before`` acts on the 3 * p * p patch vector laid out
-    (row, column, channel) with the channel fastest, as in the released weights.
-    The projection is stored as the released Conv3d weight (C, 3, 1, p, p) and run
-    as one matrix multiply over the patch vectors.
+    The pixel norm ``norm_before`` acts on the t * p * p * 3 patch vector laid out
+    (frame, row, column, channel) with the channel fastest, as in the released
+    weights (t = 1). The projection is stored as the released Conv3d weight
+    (C, 3, t, p, p) and run as one matrix multiply over the patch vectors.
 
-    Returns tokens of shape (B, T, L, C) with L = (H / p) * (W / p) in row-major
-    (h, w) order.
+    ``tubelet_size`` t > 1 (VideoMAE-style tubelets; the released models use 1)
+    lets the embedding itself see motion between t consecutive frames: a strong
+    inductive bias when training small models from scratch.
+
+    Returns tokens of shape (B, T / t, L, C) with L = (H / p) * (W / p) in
+    row-major (h, w) order.
     """
 
     def __init__(self, embed_dims: int, patch_size: int = 14, in_channels: int = 3,
-                 dual_norm: bool = True, eps: float = 1e-6) -> None:
+                 dual_norm: bool = True, eps: float = 1e-6, tubelet_size: int = 1) -> None:
         super().__init__()
+        if not isinstance(tubelet_size, int) or tubelet_size < 1:
+            raise ValueError(f'tubelet_size must be a positive int, got {tubelet_size!r}.')
         self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
         self.in_channels = in_channels
-        patch_dim = in_channels * patch_size * patch_size
+        patch_dim = in_channels * tubelet_size * patch_size * patch_size
         self.norm_before = RMSNorm(patch_dim, eps) if dual_norm else nn.Identity()
-        self.proj = nn.Conv3d(in_channels, embed_dims, kernel_size=(1, patch_size, patch_size),
-                              stride=(1, patch_size, patch_size))
+        self.proj = nn.Conv3d(in_channels, embed_dims,
+                              kernel_size=(tubelet_size, patch_size, patch_size),
+                              stride=(tubelet_size, patch_size, patch_size))
         self.norm = RMSNorm(embed_dims, eps) if dual_norm else nn.Identity()
 
     def grid_size(self, height: int, width: int) -> Tuple[int, int]:
@@ -40,17 +48,26 @@ class DualNormPatchEmbed(nn.Module):
                     f'{p}; resize or crop to a multiple of {p} (e.g. {max(p, side // p * p)}).')
         return height // p, width // p
 
+    def num_frames(self, frames: int) -> int:
+        """Token frames of a clip of ``frames`` frames (``frames / tubelet_size``)."""
+        t = self.tubelet_size
+        if frames % t != 0 or frames < t:
+            raise ValueError(f'Input frames {frames} is not a positive multiple of the tubelet size '
+                             f'{t}; sample a multiple of {t} frames (e.g. {max(t, frames // t * t)}).')
+        return frames // t
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
         if C != self.in_channels:
             raise ValueError(f'Expected {self.in_channels} input channels, got {C} '
                              '(inputs must be (B, C, T, H, W)).')
         hp, wp = self.grid_size(H, W)
-        p = self.patch_size
+        tp = self.num_frames(T)
+        p, t = self.patch_size, self.tubelet_size
         x = x.to(self.proj.weight.dtype)
-        # (B, C, T, hp, p, wp, p) -> (B, T, hp, wp, p, p, C): channel-fastest patch vectors
-        patches = x.reshape(B, C, T, hp, p, wp, p).permute(0, 2, 3, 5, 4, 6, 1)
-        patches = patches.reshape(B, T, hp * wp, p * p * C)
+        # (B, C, tp, t, hp, p, wp, p) -> (B, tp, hp, wp, t, p, p, C): channel-fastest vectors
+        patches = x.reshape(B, C, tp, t, hp, p, wp, p).permute(0, 2, 4, 6, 3, 5, 7, 1)
+        patches = patches.reshape(B, tp, hp * wp, t * p * p * C)
         patches = self.norm_before(patches)
         weight = self.proj.weight.permute(0, 2, 3, 4, 1).reshape(self.proj.out_channels, -1)
         tokens = onednn.linear(patches, weight, self.proj.bias)
