@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Evaluate one checkpoint at several token budgets with tools/test.py and print a table.
 
-    python tools/budget_report.py CONFIG CHECKPOINT --budgets 192 128 64 32 --side 56 \
+    python tools/budget_report.py CONFIG CHECKPOINT --budgets 256 128 64 32 --side 56 \
         [--to-grid 16 56] [--work-dir DIR]
 
 For every budget two settings are run through ``tools/test.py`` (the config's

@@ -152,3 +152,19 @@ def test_random_resized_crop_fallback_is_ratio_clipped_centre():
         w, h = right - left, bottom - top
         assert 0 < w <= 64 and 0 < h <= 48
         assert 0.08 * 48 * 64 * 0.8 <= w * h
+
+
+def test_uniform_sample_consecutive_frames_per_segment():
+    from mmflux.datasets.transforms.flux_uniform_sample import flux_uniform_indices
+    np.random.seed(0)
+    for test_mode, num_clips in ((False, 1), (True, 2)):
+        inds = flux_uniform_indices(20, 8, num_clips, test_mode, frames_per_segment=2)
+        pairs = inds.reshape(-1, 2)
+        assert len(inds) == 8 * num_clips
+        assert (pairs[:, 1] - pairs[:, 0] == 1).all() and inds.max() <= 19
+    # the segment starts follow the plain formula on the first n - k + 1 frames
+    np.testing.assert_array_equal(
+        flux_uniform_indices(20, 8, 1, True, 2)[::2], flux_uniform_indices(19, 4, 1, True))
+    assert flux_uniform_indices(1, 4, 1, False, 2).tolist() == [0, 0, 0, 0]  # 1-frame video
+    with pytest.raises(ValueError, match='multiple of frames_per_segment=2'):
+        flux_uniform_indices(20, 7, 1, True, 2)

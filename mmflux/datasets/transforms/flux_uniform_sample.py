@@ -10,6 +10,11 @@ For a video of ``n`` frames and ``T`` wanted frames, ``seg = max(0, (n-1)/T)``:
 
 The clip always spans the whole video; ``T`` changes the temporal density, not
 the span. ``round`` is round-half-to-even as in Python and numpy.
+
+``frames_per_segment=k`` (> 1) samples ``T / k`` segments with the formulas above
+(on the first ``n - k + 1`` frames) and takes ``k`` *consecutive* frames from each.
+With a backbone of ``k``-frame tubelets every token then sees two neighbouring
+frames, i.e. local motion, while the clip still spans the whole video.
 This equals MMAction2's ``UniformSample`` apart from the ``n-1`` cap (a no-op
 for ``n >= 1``) and the per-sample ``T``: when ``results['flux_frames']`` is
 present (set by :class:`~mmflux.datasets.FluxVideoDataset` from the
@@ -25,8 +30,17 @@ from ..flux_video_dataset import FLUX_FRAMES_KEY
 
 
 def flux_uniform_indices(num_frames: int, clip_len: int, num_clips: int = 1,
-                         test_mode: bool = False) -> np.ndarray:
+                         test_mode: bool = False, frames_per_segment: int = 1) -> np.ndarray:
     """0-based frame indices, shape ``(num_clips * clip_len,)`` (clip-major)."""
+    k = frames_per_segment
+    if k > 1:
+        if clip_len % k:
+            raise ValueError(f'FluxUniformSample: clip_len {clip_len} is not a multiple of '
+                             f'frames_per_segment={k}; sample a multiple of {k} frames.')
+        starts = flux_uniform_indices(max(1, num_frames - k + 1), clip_len // k, num_clips,
+                                      test_mode).reshape(-1, 1)
+        inds = (starts + np.arange(k)[None]).reshape(-1)
+        return np.minimum(inds, num_frames - 1)
     seg = max(0.0, (num_frames - 1) / clip_len)
     i = np.arange(clip_len)
     starts = np.round(seg * i).astype(np.int64)
@@ -56,10 +70,15 @@ class FluxUniformSample(BaseTransform):
         num_clips (int): clips in test mode (4 for the K400 test protocol).
             Must be 1 in training. Defaults to 1.
         test_mode (bool): deterministic val/test formula. Defaults to False.
+        frames_per_segment (int): consecutive frames taken per segment (set it
+            to the backbone's tubelet size). Defaults to 1.
     """
 
     def __init__(self, clip_len: int = 8, num_clips: int = 1,
-                 test_mode: bool = False) -> None:
+                 test_mode: bool = False, frames_per_segment: int = 1) -> None:
+        if not isinstance(frames_per_segment, int) or frames_per_segment < 1:
+            raise ValueError(f'FluxUniformSample: frames_per_segment={frames_per_segment!r} must be '
+                             'a positive int.')
         if clip_len < 1 or num_clips < 1:
             raise ValueError(f'FluxUniformSample: clip_len={clip_len} and '
                              f'num_clips={num_clips} must be >= 1.')
@@ -69,6 +88,7 @@ class FluxUniformSample(BaseTransform):
         self.clip_len = clip_len
         self.num_clips = num_clips
         self.test_mode = test_mode
+        self.frames_per_segment = frames_per_segment
 
     def transform(self, results: Dict) -> Optional[Dict]:
         clip_len = int(results.get(FLUX_FRAMES_KEY, self.clip_len))
@@ -79,7 +99,7 @@ class FluxUniformSample(BaseTransform):
                                  'has no frames.')
             return None  # the dataset refetches another video in training
         inds = flux_uniform_indices(num_frames, clip_len, self.num_clips,
-                                    self.test_mode)
+                                    self.test_mode, self.frames_per_segment)
         results['frame_inds'] = (inds + results['start_index']).astype(np.int32)
         results['clip_len'] = clip_len
         results['frame_interval'] = None
@@ -88,4 +108,5 @@ class FluxUniformSample(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
-                f'num_clips={self.num_clips}, test_mode={self.test_mode})')
+                f'num_clips={self.num_clips}, test_mode={self.test_mode}, '
+                f'frames_per_segment={self.frames_per_segment})')
