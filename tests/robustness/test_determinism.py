@@ -97,7 +97,7 @@ train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='FluxBatchSampler', frames=(4, 9, 2), sides=(56, 71, 14),
-                       token_window=(64, 200)),
+                       token_window=(64, 200), patch_size=14, tubelet_size=1),
     collate_fn=dict(type='repeat_pseudo_collate'),
     dataset=dict(type='FluxVideoDataset', ann_file={ann!r}, data_prefix=dict(video={videos!r}),
                  num_repeats=2, pipeline={{{{_base_.train_pipeline}}}}))

@@ -23,7 +23,9 @@ def tiny_fixture_checkpoint(reference, tmp_path):
 
 def fixture_config(budget=32):
     cfg = Config.fromfile(CONFIG)
-    cfg.model.backbone.arch = dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4)
+    # the fixture's architecture: 14 px x 1-frame patches (the released layout)
+    cfg.model.backbone.update(arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4),
+                              patch_size=14, tubelet_size=1)
     cfg.model.cls_head.update(num_classes=7, in_channels=64, pool_num_heads=4, pool_dims=32,
                               head_budgets=(96, 64, 32))
     set_test_grid(cfg, 8, 56, budget=budget)
