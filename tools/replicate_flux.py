@@ -36,7 +36,11 @@ def parse_args(argv=None):
                    help='epochs of the Flux-Multi runs; the others get the same token-passes')
     p.add_argument('--runs', nargs='+', default=None, help='subset of runs to train')
     p.add_argument('--quick', action='store_true', help='reduced version for CI')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # the generated configs name their bases by path: relative paths would be read
+    # relative to the config's own folder
+    args.out, args.data = osp.abspath(args.out), osp.abspath(args.data)
+    return args
 
 
 class Replication:

@@ -27,3 +27,14 @@ def test_quick_replication(tmp_path):
             for key in ('grid_reduction', 'random', 'group_dynamic', 'to'):
                 assert 0.0 <= row[key] <= 1.0
     assert '| FluxViT, Flux-Multi |' in (out / 'results.md').read_text()
+
+
+def test_relative_output_paths_are_made_absolute():
+    # generated configs name their bases by path; a relative --out once broke every run
+    import importlib.util
+    import os.path as osp
+    spec = importlib.util.spec_from_file_location('replicate_flux', f'{REPO_ROOT}/tools/replicate_flux.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(['--out', 'work_dirs/x', '--data', 'data/y'])
+    assert args.out == osp.abspath('work_dirs/x') and args.data == osp.abspath('data/y')
