@@ -318,14 +318,13 @@ def _max_label(ann_file: str) -> Optional[int]:
 
 def _check_labels(cfg: Dict, model: Dict, errors: List[str]) -> None:
     """Labels of the annotation lists must fit ``model.cls_head.num_classes``."""
+    from .dataset_overrides import innermost_dataset
     head = model.get('cls_head')
     num_classes = head.get('num_classes') if isinstance(head, dict) else None
     if not _is_int(num_classes):
         return
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset') if isinstance(cfg.get(loader), dict) else None
-        while isinstance(dataset, dict) and isinstance(dataset.get('dataset'), dict):
-            dataset = dataset['dataset']
+        dataset = innermost_dataset(cfg, loader)
         ann_file = dataset.get('ann_file') if isinstance(dataset, dict) else None
         if not isinstance(ann_file, str) or not ann_file.endswith('.txt') or not osp.isfile(ann_file):
             continue

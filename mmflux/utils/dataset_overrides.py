@@ -27,7 +27,7 @@ _LOADERS = {'ann_file_train': 'train_dataloader', 'ann_file_val': 'val_dataloade
             'ann_file_test': 'test_dataloader'}
 
 
-def _dataset(cfg, loader: str) -> Optional[Dict]:
+def innermost_dataset(cfg, loader: str) -> Optional[Dict]:
     """The innermost dataset config of a dataloader (through dataset wrappers)."""
     dataset = (cfg.get(loader) or {}).get('dataset') if isinstance(cfg.get(loader), dict) else None
     while isinstance(dataset, dict) and isinstance(dataset.get('dataset'), dict):
@@ -56,7 +56,7 @@ def apply_dataset_overrides(cfg, options: Optional[Dict]) -> List[str]:
         if key in given:
             cfg[key] = given[key]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = _dataset(cfg, loader)
+        dataset = innermost_dataset(cfg, loader)
         if dataset is None:
             continue
         path = f'{loader}.dataset'
@@ -65,7 +65,7 @@ def apply_dataset_overrides(cfg, options: Optional[Dict]) -> List[str]:
             dataset['data_prefix']['video'] = given['video_root']
             changed.append(f'{path}.data_prefix.video')
     for key, loader in _LOADERS.items():
-        dataset = _dataset(cfg, loader)
+        dataset = innermost_dataset(cfg, loader)
         if key in given and dataset is not None and f'{loader}.dataset.ann_file' not in full:
             dataset['ann_file'] = given[key]
             changed.append(f'{loader}.dataset.ann_file')
@@ -80,4 +80,4 @@ def apply_dataset_overrides(cfg, options: Optional[Dict]) -> List[str]:
     return changed
 
 
-__all__ = ['apply_dataset_overrides', 'SHORTCUTS']
+__all__ = ['apply_dataset_overrides', 'innermost_dataset', 'SHORTCUTS']
