@@ -21,6 +21,7 @@ patch embedding on the *full sampled grid*, the selector (0 MACs), the blocks on
 the kept tokens (+ cls), one attention-pooling projector, the shared ``fc_norm``
 (0 MACs) and one classifier.
 """
+import contextlib
 import copy
 import math
 from collections import defaultdict
@@ -163,6 +164,27 @@ def count_params(model: nn.Module, head: Optional[int] = None) -> Dict[str, floa
 
 
 # --------------------------------------------------------------------------- counting
+@contextlib.contextmanager
+def _flop_counting(model: nn.Module):
+    """``no_grad`` + a FlopCounterMode (with the extra formulas), parameters frozen.
+
+    FlopCounterMode's module tracker hooks every input that requires grad; views of
+    parameters taken under no_grad still say they do, which breaks its hooks, so
+    parameters are frozen for the count and restored afterwards.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for param in frozen:
+        param.requires_grad_(False)
+    try:
+        with torch.no_grad(), counter:
+            yield counter
+    finally:
+        for param in frozen:
+            param.requires_grad_(True)
+
+
 def _meta_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` on the meta device, without copying any parameter data."""
     memo = {}
@@ -266,8 +288,6 @@ def count_macs(model: nn.Module,
         ``patch_embed``, ``selector``, ``blocks``, ``projector``, ``fc_norm``,
         ``classifier``, ``other``).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     for name, value in (('frames', frames), ('height', height), ('width', width)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'{name} must be a positive int, got {value!r}.')
@@ -287,15 +307,8 @@ def count_macs(model: nn.Module,
         grid_tokens = (num_frames(frames) if num_frames is not None else frames) * hp * wp
 
     used_head = None
-    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
-    # FlopCounterMode's module tracker hooks every input that requires grad; views of
-    # parameters taken under no_grad still say they do, which breaks its hooks, so
-    # parameters are frozen for the count and restored afterwards.
-    frozen = [p for p in run_model.parameters() if p.requires_grad]
-    for param in frozen:
-        param.requires_grad_(False)
     try:
-        with torch.no_grad(), counter:
+        with _flop_counting(run_model) as counter:
             if hasattr(run_model, 'select_head') and hasattr(run_model, 'extract_feat'):
                 # budget=None must mean "all tokens", not "the config's test budget"
                 saved_cfg = run_model.test_cfg
@@ -310,8 +323,6 @@ def count_macs(model: nn.Module,
                 out = out[0] if isinstance(out, (tuple, list)) else out
                 tokens = out.shape[1] - 1
     finally:
-        for param in frozen:
-            param.requires_grad_(True)
         if run_model is model:
             model.train(was_training)
     counts = counter.get_flop_counts()
@@ -330,24 +341,16 @@ def count_module_macs(module: nn.Module, input_shape: Sequence[int], device: Opt
     attention counted), for models that are not FluxViT recognizers, e.g.
     MMAction2's ``VisionTransformer`` in the benchmark.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     run = _meta_copy(module) if device == 'meta' else module
     was_training = module.training
     run.eval()
     dev = torch.device('meta') if device == 'meta' else (
         torch.device(device) if device is not None else _model_device(module))
     x = torch.zeros(*input_shape, device=dev, dtype=_model_dtype(module))
-    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
-    frozen = [p for p in run.parameters() if p.requires_grad]
-    for param in frozen:
-        param.requires_grad_(False)
     try:
-        with torch.no_grad(), counter:
+        with _flop_counting(run) as counter:
             run(x, **forward_kwargs)
     finally:
-        for param in frozen:
-            param.requires_grad_(True)
         module.train(was_training)
     return counter.get_total_flops() / 2e9
 
