@@ -18,6 +18,7 @@ from mmengine.config import Config  # noqa: E402
 
 from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
 from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -41,7 +42,11 @@ def main(argv=None):
     budget = -1 if args.budget is None else (None if args.budget.lower() == 'all' else int(args.budget))
     frames, side = args.grid if args.grid else (None, None)
     set_test_grid(cfg, frames, side, budget=budget)
-    model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    model = init_recognizer(cfg, None, device=args.device)
+    try:
+        load_for_inference(model, args.checkpoint)  # strict, unlike init_recognizer's loading
+    except CheckpointMismatchError as err:
+        sys.exit(f'error: {err}')
     result = inference_recognizer(model, args.video)
     scores = result.pred_score
     names = None

@@ -10,9 +10,12 @@
 3. evaluates every run at 1, 1/2, 1/4 and 1/8 of the baseline's tokens with plain
    grid reduction, random selection, group-dynamic selection (both on the
    standard grid) and the grid that tools/token_optimize.py picks on the val split;
-4. writes OUT/results.md (tables, commands, seeds, wall times) and OUT/results.json.
+4. writes OUT/results.md (summary over seeds, raw tables, commands, seeds, wall times),
+   OUT/results.png (top-1 against budget) and OUT/results.json, after every run.
 
 ``--quick`` runs a reduced version (tiny data, one short epoch, one seed) in minutes.
+``--resume`` keeps the runs already in OUT/results.json (a run cut off is trained again);
+``--report-only`` rewrites the report from OUT/results.json.
 """
 import argparse
 import json
@@ -36,6 +39,10 @@ def parse_args(argv=None):
                    help='epochs of the Flux-Multi runs; the others get the same token-passes')
     p.add_argument('--runs', nargs='+', default=None, help='subset of runs to train')
     p.add_argument('--quick', action='store_true', help='reduced version for CI')
+    p.add_argument('--resume', action='store_true',
+                   help='keep the finished runs recorded in OUT/results.json')
+    p.add_argument('--report-only', action='store_true',
+                   help='rewrite results.md and results.png from OUT/results.json')
     args = p.parse_args(argv)
     # the generated configs name their bases by path: relative paths would be read
     # relative to the config's own folder
@@ -165,14 +172,14 @@ class Replication:
         import mmflux  # noqa: F401
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
-        from mmengine.runner import load_checkpoint
 
         from mmaction.registry import MODELS
         from mmflux.evaluation.token_optimization import TokenOptimizer
+        from mmflux.utils.checkpoint_fit import load_for_inference
         cfg = Config.fromfile(config)
         init_default_scope('mmaction')
         model = MODELS.build(cfg.model)
-        load_checkpoint(model, ckpt, map_location='cpu')
+        load_for_inference(model, ckpt, map_location='cpu')
         optimizer = TokenOptimizer(cfg, model, num_clips=1, progress=False)
         test_ann = cfg.test_dataloader['dataset']['ann_file']
         val_ann = cfg.val_dataloader['dataset']['ann_file']
@@ -198,6 +205,22 @@ class Replication:
 
     # ------------------------------------------------------------------ main
     def main(self) -> None:
+        path = osp.join(self.args.out, 'results.json')
+        previous = {}
+        if (self.args.resume or self.args.report_only) and osp.exists(path):
+            with open(path) as f:
+                previous = json.load(f)
+            if previous.get('budgets') != self.budgets:
+                raise SystemExit(f'{path} holds budgets {previous.get("budgets")}, this run '
+                                 f'{self.budgets}: use another --out or drop --resume')
+            self.commands = previous.get('commands', [])
+            self.times = previous.get('stage_seconds', {})
+        elif self.args.report_only:
+            raise SystemExit(f'--report-only needs {path}; run the replication first')
+        results = previous.get('results', {})
+        elapsed = previous.get('seconds', 0.0)
+        if self.args.report_only:
+            return self.write_report(results, elapsed, finished=previous.get('finished', False))
         start = time.time()
         self.data()
         multi_epochs = self.args.multi_epochs or (1 if self.quick else 10)
@@ -205,47 +228,127 @@ class Replication:
         specs = self.run_specs()
         names = self.args.runs or (['fixed', 'flux_multi', 'vit_flux_multi'] if self.quick
                                    else list(specs))
-        results = {}
+        unknown = sorted(set(names) - set(specs))
+        if unknown:
+            raise SystemExit(f'unknown --runs {unknown}; choose from {sorted(specs)}')
         for name in names:
             # headline rows (fixed baseline and Flux-Multi) get every seed; others the first
             run_seeds = seeds if name in ('fixed', 'flux_multi') else seeds[:1]
             for seed in run_seeds:
+                key = f'{name}_seed{seed}'
+                if key in results:
+                    print(f'[replication] {key}: kept from {path}', flush=True)
+                    continue
                 t0 = time.time()
                 config, ckpt, epochs = self.train(name, specs[name], seed, multi_epochs)
                 train_time = time.time() - t0
                 rows = self.evaluate(name, seed, config, ckpt)
-                results[f'{name}_seed{seed}'] = dict(run=name, seed=seed, epochs=epochs,
-                                                     label=specs[name]['label'], rows=rows,
-                                                     train_seconds=train_time)
-        total = time.time() - start
+                results[key] = dict(run=name, seed=seed, epochs=epochs, label=specs[name]['label'],
+                                    rows=rows, train_seconds=train_time,
+                                    eval_seconds=time.time() - t0 - train_time)
+                # saved after every run: a session cut off loses at most the run in progress
+                self.write_report(results, elapsed + time.time() - start, finished=False)
+        print(self.write_report(results, elapsed + time.time() - start, finished=True))
+
+    def write_report(self, results: Dict, seconds: float, finished: bool) -> str:
         with open(osp.join(self.args.out, 'results.json'), 'w') as f:
-            json.dump(dict(results=results, commands=self.commands, seconds=total,
-                           budgets=self.budgets, quick=self.quick), f, indent=2)
-        report = self.report(results, total)
+            json.dump(dict(results=results, commands=self.commands, seconds=seconds,
+                           stage_seconds=self.times, budgets=self.budgets, quick=self.quick,
+                           finished=finished), f, indent=2)
+        report = self.report(results, seconds, finished)
         with open(osp.join(self.args.out, 'results.md'), 'w') as f:
             f.write(report)
-        print(report)
+        if results:
+            self.plot(results, osp.join(self.args.out, 'results.png'))
+        return report
 
-    def report(self, results: Dict, total: float) -> str:
-        lines = [f'# Replication results ({"quick" if self.quick else "full"} run, '
-                 f'{total / 60:.1f} min)', '',
-                 f'Budgets: {self.budgets} tokens = 1, 1/2, 1/4, 1/8 of the baseline grid '
-                 f'{self.frames}x{self.side} ({self.base_tokens} tokens). Top-1 (%) on the test split; '
-                 'TO picks its grid on the val split.', '']
-        header = ('| run | seed | epochs | budget | grid reduction (grid) | random | group-dynamic | '
-                  'TO (grid) |')
-        lines += [header, '|---|---|---|---|---|---|---|---|']
-        for key, res in results.items():
+    METHODS = (('grid_reduction', 'grid'), ('random', 'random'), ('group_dynamic', 'group-dyn'),
+               ('to', 'TO'))
+
+    def summary(self, results: Dict) -> Dict[str, Dict]:
+        """Per run and budget: the mean and half the spread over seeds of each method."""
+        runs: Dict[str, Dict] = {}
+        for res in results.values():
+            entry = runs.setdefault(res['run'], dict(label=res['label'], seeds=[], rows={}))
+            entry['seeds'].append(res['seed'])
             for budget, row in res['rows'].items():
+                cell = entry['rows'].setdefault(int(budget), {})
+                for key, _ in self.METHODS:
+                    cell.setdefault(key, []).append(100 * row[key])
+        for entry in runs.values():
+            for cell in entry['rows'].values():
+                for key, values in cell.items():
+                    cell[key] = (sum(values) / len(values), (max(values) - min(values)) / 2)
+        return runs
+
+    def fraction(self, budget: int) -> str:
+        ratio = self.base_tokens // budget
+        return '1' if ratio == 1 else f'1/{ratio}'
+
+    def report(self, results: Dict, total: float, finished: bool = True) -> str:
+        state = ('quick' if self.quick else 'full') + ' run' + ('' if finished else ', in progress')
+        lines = [f'# Replication results ({state}, {total / 60:.1f} min)', '',
+                 f'Budgets: {self.budgets} tokens = ' + ', '.join(self.fraction(b) for b in self.budgets)
+                 + f' of the baseline grid {self.frames}x{self.side} ({self.base_tokens} tokens). '
+                 'Top-1 (%) on the test split; TO picks its grid on the val split. Random and '
+                 'group-dynamic selection reduce the baseline grid, so at full budget they equal it (—).',
+                 '', '## Summary: mean over seeds ± half the spread', '',
+                 '| run | seeds | budget | ' + ' | '.join(h for _, h in self.METHODS) + ' |',
+                 '|---|---|---|' + '---|' * len(self.METHODS)]
+        for entry in self.summary(results).values():
+            seeds = ' '.join(map(str, entry['seeds']))
+            for budget in sorted(entry['rows'], reverse=True):
+                cells = []
+                for key, _ in self.METHODS:
+                    mean, half = entry['rows'][budget][key]
+                    if budget == self.base_tokens and key in ('random', 'group_dynamic'):
+                        cells.append('—')
+                    elif len(entry['seeds']) > 1:
+                        cells.append(f'{mean:.1f} ± {half:.1f}')
+                    else:
+                        cells.append(f'{mean:.1f}')
+                lines.append(f"| {entry['label']} | {seeds} | {budget} ({self.fraction(budget)}) | "
+                             + ' | '.join(cells) + ' |')
+        lines += ['', '## Every run', '',
+                  '| run | seed | epochs | budget | grid reduction (grid) | random | group-dynamic | '
+                  'TO (grid) |', '|---|---|---|---|---|---|---|---|']
+        for res in results.values():
+            for budget, row in sorted(res['rows'].items(), key=lambda kv: -int(kv[0])):
                 lines.append(f"| {res['label']} | {res['seed']} | {res['epochs']} | {budget} | "
                              f"{100 * row['grid_reduction']:.1f} ({row['reduced_grid']}) | "
                              f"{100 * row['random']:.1f} | "
                              f"{100 * row['group_dynamic']:.1f} | {100 * row['to']:.1f} "
                              f"({row['to_grid']}) |")
-        lines += ['', 'Wall time per stage (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in
-                                                          sorted(self.times.items())), '',
-                  'Commands:', '', '```'] + self.commands + ['```', '']
+        lines += ['', '## Wall time', '', '| run | seed | train (s) | evaluate (s) |', '|---|---|---|---|']
+        for res in results.values():
+            lines.append(f"| {res['label']} | {res['seed']} | {res['train_seconds']:.0f} | "
+                         f"{res.get('eval_seconds', 0.0):.0f} |")
+        lines += ['', 'Per stage (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in sorted(self.times.items())),
+                  '', 'Commands:', '', '```'] + self.commands + ['```', '']
         return '\n'.join(lines)
+
+    def plot(self, results: Dict, path: str) -> None:
+        """Top-1 against budget, one panel per evaluation method, one line per run."""
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, len(self.METHODS), figsize=(4 * len(self.METHODS), 3.6), sharey=True)
+        for (key, title), ax in zip(self.METHODS, axes):
+            for entry in self.summary(results).values():
+                budgets = sorted(entry['rows'])
+                means = [entry['rows'][b][key][0] for b in budgets]
+                spread = [entry['rows'][b][key][1] for b in budgets]
+                ax.errorbar(budgets, means, yerr=spread, marker='o', capsize=3, label=entry['label'])
+            ax.set_xscale('log', base=2)
+            ax.set_xticks(self.budgets, [f'{b}\n({self.fraction(b)})' for b in self.budgets])
+            ax.set_title(title)
+            ax.set_xlabel('tokens')
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel('top-1 (%)')
+        axes[-1].legend(fontsize=7, loc='lower right')
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file  # noqa: E402
 from mmflux.utils.config_check import check_flux_config  # noqa: E402
 from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
 
@@ -73,6 +74,11 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.dump))
     check_flux_config(cfg)  # config errors name key, value and fix before anything is built
     runner = Runner.from_cfg(cfg)
+    # mmengine loads non-strictly: a checkpoint of another layout would test random weights
+    try:
+        check_checkpoint_file(runner.model, args.checkpoint)
+    except CheckpointMismatchError as err:
+        sys.exit(f'error: {err}')
     metrics = runner.test()
     settings = dict(budget=cfg.model.test_cfg.get('token_budget'), head=cfg.model.test_cfg.get('head'),
                     grid=list(args.grid) if args.grid else None, checkpoint=args.checkpoint)

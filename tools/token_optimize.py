@@ -25,10 +25,10 @@ import mmflux  # noqa: E402,F401
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 
 from mmaction.registry import MODELS  # noqa: E402
 from mmflux.evaluation.token_optimization import TokenOptimizer, overrides_for  # noqa: E402
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 from mmflux.utils.flops import count_macs  # noqa: E402
 
 
@@ -130,7 +130,10 @@ def main(argv=None):
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     logger = MMLogger.get_instance('mmflux_to', log_level='INFO')
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', logger=logger)
+    try:
+        load_for_inference(model, args.checkpoint, map_location='cpu', logger=logger)
+    except CheckpointMismatchError as err:
+        sys.exit(f'error: {err}')
     side = test_side(cfg)
     sides = args.sides or sorted({side - 14, side, side + 14, side + 28} - {0})
     select_ann = args.select_ann or cfg.val_dataloader['dataset']['ann_file']

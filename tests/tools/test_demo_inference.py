@@ -72,3 +72,14 @@ def test_demo_tool_prints_top5_and_tokens(reference, tmp_path):
     assert any('tokens per view: 48' in line for line in lines)
     ranked = [line for line in lines if line[:2] in ('1.', '2.', '3.', '4.', '5.')]
     assert len(ranked) == 5 and all('action_' in line for line in ranked)
+
+
+def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
+    # the shipped tiny recipe uses 7 px x 2-frame patches; the fixture has 14 px x 1-frame ones.
+    # init_recognizer alone would only warn and predict with a random patch embedding.
+    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    result = subprocess.run([sys.executable, 'tools/demo.py', shared_path('data', 'demo.mp4'), CONFIG, ckpt],
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode != 0
+    assert 'does not fit the model' in result.stderr and 'backbone.patch_embed.proj.weight' in result.stderr
+    assert 'Fix:' in result.stderr

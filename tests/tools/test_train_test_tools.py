@@ -59,6 +59,18 @@ def test_test_tool_at_two_budgets(trained, budget):
     assert metrics['grid'] == [4, 56]
 
 
+def test_test_tool_refuses_a_checkpoint_of_another_head(trained):
+    # mmengine alone would warn and test a randomly initialised classifier
+    config, checkpoint, work = trained
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+                             str(work / 'test_mismatch'), '--cfg-options', 'num_classes=9'],
+                            capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert result.returncode != 0
+    assert f'{checkpoint} does not fit the model' in result.stderr
+    assert 'cls_head' in result.stderr and 'Fix:' in result.stderr
+
+
 def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
     config = write_tiny_train_config(tmp_path, tiny_motion_data,
                                      custom_hooks=[dict(type='FluxSamplerResumeHook'),
