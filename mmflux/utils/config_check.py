@@ -294,13 +294,22 @@ def _backbone_patch(backbone: Dict, errors: List[str]) -> Optional[int]:
 
 
 def _backbone_tubelet(backbone: Dict, errors: List[str]) -> int:
-    """Frames per patch of a FluxViT backbone config (1 for any other backbone)."""
-    if not isinstance(backbone, dict) or _type_name(backbone) not in FLUX_BACKBONES:
+    """Frames per patch of a FluxViT or wrapped MMAction2 ViT config (1 for any other)."""
+    if not isinstance(backbone, dict):
         return 1
-    value = backbone.get('tubelet_size', _default(_registered(MODELS, backbone), 'tubelet_size', 1))
+    if _type_name(backbone) in FLUX_BACKBONES:
+        key = 'model.backbone.tubelet_size'
+        value = backbone.get('tubelet_size', _default(_registered(MODELS, backbone), 'tubelet_size', 1))
+    elif _type_name(backbone) in SELECTOR_BACKBONES and isinstance(backbone.get('vit'), dict):
+        # SelectiveVisionTransformer(vit=dict(...)): MMAction2's ViT defaults to 2 frames per patch
+        key = 'model.backbone.vit.tubelet_size'
+        value = backbone['vit'].get('tubelet_size', _default(_registered(MODELS, backbone['vit']),
+                                                             'tubelet_size', 2))
+    else:
+        return 1
     if not _is_int(value) or value < 1:
-        errors.append(f'model.backbone.tubelet_size={value!r}: must be a positive int; fix: frames '
-                      'per patch (1 for the released FluxViT).')
+        errors.append(f'{key}={value!r}: must be a positive int; fix: frames per patch '
+                      '(1 for the released FluxViT, 2 for MMAction2\'s ViT).')
         return 1
     return int(value)
 

@@ -34,7 +34,7 @@ def problems(config):
 
 
 @pytest.mark.parametrize(
-    'path', sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'fluxvit', '*.py'))))
+    'path', sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py'))))
 def test_shipped_configs_pass(path):
     check_flux_config(Config.fromfile(path))
 
@@ -193,6 +193,10 @@ def test_patch_size_of_a_selective_vit_backbone(cfg):
                                               token_window=None)
     message = problems(cfg)  # the 56-px test crops do not fit 16-px patches
     assert 'not a multiple of the patch size 16; fix: use 64' in message
+    # MMAction2's ViT embeds 2 frames per patch unless told otherwise; the sampler must count so
+    assert ("batch_sampler.tubelet_size=1: differs from the backbone's tubelet size 2" in message
+            and 'fix: set batch_sampler.tubelet_size=2' in message)
+    cfg.train_dataloader.batch_sampler.tubelet_size = 2
     for split in ('val', 'test'):
         for step in cfg[f'{split}_dataloader'].dataset.pipeline:
             if step['type'] in ('ThreeCrop', 'CenterCrop'):

@@ -74,4 +74,17 @@ class SelectiveVisionTransformer(BaseModule):
         for block in self.vit.blocks:
             tokens = block(tokens)
         tokens = self.vit.norm(tokens)
+        if self.vit.fc_norm is not None:
+            # use_mean_pooling=True (MMAction2's fine-tuned VideoMAE): its final LayerNorm sits
+            # after the mean; the pooling head here needs tokens, so it normalises each one
+            tokens = self.vit.fc_norm(tokens)
         return (tokens, kept) if return_indices else tokens
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a checkpoint of MMAction2's recognizer names the ViT's weights backbone.<name>;
+        # here they live under backbone.vit.<name>, so plain ViT checkpoints load as they are
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            name = key[len(prefix):]
+            if not name.startswith(('vit.', 'selector.')):
+                state_dict[f'{prefix}vit.{name}'] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -41,3 +41,22 @@ def test_mmaction_vit_trains_with_flux_multi():
     assert set(losses) == {'loss_cls_0', 'loss_cls_1', 'loss_cls_2', 'loss_align_1', 'loss_align_2'}
     sum(losses.values()).backward()
     assert model.backbone.vit.patch_embed.projection.weight.grad.abs().sum() > 0
+
+
+def test_weights_of_a_plain_mmaction_vit_recognizer_load_into_the_wrapper():
+    # fine-tuning from an MMAction2 ViT checkpoint (backbone.<name> keys) through configuration only
+    from mmengine.runner.checkpoint import load_state_dict
+    vit = vit_recognizer_cfg()['backbone']['vit']
+    plain = MODELS.build(dict(type='Recognizer3D', backbone=dict(vit, use_mean_pooling=True),
+                              cls_head=dict(type='TimeSformerHead', num_classes=5, in_channels=32)))
+    cfg = vit_recognizer_cfg()
+    cfg['backbone']['vit']['use_mean_pooling'] = True
+    flux = MODELS.build(cfg).eval()
+    load_state_dict(flux, plain.state_dict(), strict=False)
+    for name, value in plain.backbone.state_dict().items():
+        assert torch.equal(flux.backbone.vit.state_dict()[name], value), name
+    # the mean-pooling ViT's final LayerNorm (fc_norm) is applied to every kept token
+    with torch.no_grad():
+        flux.backbone.vit.fc_norm.bias.fill_(3.0)
+        tokens = flux.backbone(torch.randn(1, 3, 4, 56, 56))
+    assert torch.allclose(tokens.mean(-1), torch.full((1, 64), 3.0), atol=1e-5)
