@@ -76,3 +76,24 @@ def test_report_only_needs_a_finished_or_partial_run(tmp_path):
     module = load_tool()
     with pytest.raises(SystemExit, match='run the replication first'):
         module.Replication(module.parse_args(['--out', str(tmp_path), '--report-only'])).main()
+
+
+def test_every_run_config_passes_the_flux_config_check(tmp_path):
+    # the CI run trains two of the five runs; the others must at least build and pass the check
+    # (the MMAction2-ViT configs once failed it: the wrapped ViT's tubelet was read as 1)
+    import mmflux  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmaction.registry import MODELS
+    from mmflux.utils.config_check import check_flux_config
+    module = load_tool()
+    rep = module.Replication(module.parse_args(['--out', str(tmp_path)]))
+    rep.num_classes = 9
+    init_default_scope('mmaction')
+    for name, spec in rep.run_specs().items():
+        cfg = Config.fromfile(rep.write_config(name, spec, epochs=1))
+        check_flux_config(cfg)
+        model = MODELS.build(cfg.model)
+        assert model.cls_head.num_classes == 9, name
+        assert model.backbone.tubelet_size == rep.tubelet, name
