@@ -100,13 +100,17 @@ class Replication:
         single = dict(cls_head=dict(head_budgets=(self.base_tokens, )),
                       train_cfg=dict(budgets=(self.base_tokens, ), heads=(0, )))
         from mmengine.config import Config
-        arch = Config.fromfile(BASE_CONFIG).model.backbone.arch  # same width/depth as FluxViT
+        flux_backbone = Config.fromfile(BASE_CONFIG).model.backbone
+        arch = flux_backbone.arch  # same width/depth as FluxViT
+        # the same initial residual scale (MMAction2's ViT calls LayerScale init_values): without it
+        # the from-scratch ViT stayed at chance under both trainings in the first full run
+        layer_scale = flux_backbone.get('layer_scale_init_value', 0.0)
         vit = dict(backbone=dict(
             _delete_=True, type='SelectiveVisionTransformer', selector=dict(type='GroupDynamicSelector'),
             vit=dict(type='VisionTransformer', img_size=56, patch_size=self.patch, num_frames=8,
                      tubelet_size=self.tubelet,
                      embed_dims=arch['embed_dims'], depth=arch['depth'], num_heads=arch['num_heads'],
-                     use_mean_pooling=False)))
+                     init_values=layer_scale, use_mean_pooling=False)))
         multi = sum(self.train_budgets)
         one = self.base_tokens
         grid = f'{self.frames}x{self.side}'
