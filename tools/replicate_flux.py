@@ -60,7 +60,7 @@ class Replication:
         self.times: Dict[str, float] = {}
         os.makedirs(args.out, exist_ok=True)
         from mmengine.config import Config
-        base = Config.fromfile(BASE_CONFIG)
+        self.base = base = Config.fromfile(BASE_CONFIG)  # read once; the runs override it
         self.patch = base.model.backbone.get('patch_size', 14)
         self.tubelet = base.model.backbone.get('tubelet_size', 1)
         self.train_budgets = tuple(base.model.train_cfg.budgets)
@@ -99,8 +99,7 @@ class Replication:
         fixed = dict(batch_sampler=dict(frames=self.frames, sides=self.side, token_window=None))
         single = dict(cls_head=dict(head_budgets=(self.base_tokens, )),
                       train_cfg=dict(budgets=(self.base_tokens, ), heads=(0, )))
-        from mmengine.config import Config
-        flux_backbone = Config.fromfile(BASE_CONFIG).model.backbone
+        flux_backbone = self.base.model.backbone
         arch = flux_backbone.arch  # same width/depth as FluxViT
         # the same initial residual scale (MMAction2's ViT calls LayerScale init_values): without it
         # the from-scratch ViT stayed at chance under both trainings in the first full run
@@ -127,8 +126,7 @@ class Replication:
     def write_config(self, name: str, spec: Dict, epochs: int) -> str:
         data = self.args.data
         workers = 0 if self.quick else 2
-        from mmengine.config import Config
-        blending = Config.fromfile(BASE_CONFIG).model.data_preprocessor.get('blending')
+        blending = self.base.model.data_preprocessor.get('blending')
         model = 'model = dict(cls_head=dict(num_classes=num_classes)'
         model += ', data_preprocessor=dict(blending=dict(num_classes=num_classes)))' if blending else ')'
         text = [f'_base_ = [{BASE_CONFIG!r}]', f'num_classes = {self.num_classes}',
