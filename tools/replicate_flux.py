@@ -335,8 +335,9 @@ class Replication:
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
         fig, axes = plt.subplots(1, len(self.METHODS), figsize=(4 * len(self.METHODS), 3.6), sharey=True)
+        runs = self.summary(results)
         for (key, title), ax in zip(self.METHODS, axes):
-            for entry in self.summary(results).values():
+            for entry in runs.values():
                 budgets = sorted(entry['rows'])
                 means = [entry['rows'][b][key][0] for b in budgets]
                 spread = [entry['rows'][b][key][1] for b in budgets]
