@@ -26,7 +26,8 @@ What runs, per model size and budget N (all in ONE process, interleaved):
   ``nn.Linear``), in the same dtype, through ``F.linear`` (ATen's default GEMM:
   MKL / cuBLAS, the reference of the issue's "fraction of matmul FLOP/s") and, on
   CPU, through oneDNN (``torch.ops.mkldnn._linear_pointwise``), which on some CPUs
-  (e.g. AMD with MKL) is the faster fp32 GEMM: both ceilings are reported.
+  (e.g. AMD with MKL) is the faster fp32 GEMM: both ceilings are reported. oneDNN
+  bf16 is timed only where oneDNN has bf16 kernels (not on AVX2-only CPUs).
 * FluxViT's parts timed on their own with the same inputs: ``selector``
   (``select_tokens`` + gather) and ``pos`` (the positional table, cached per grid
   in eval mode as in the forward, + the add); ``pos (uncached)`` is the first call
@@ -50,6 +51,11 @@ forward (the first, warm-up, round). Both are the *extra* memory of a forward
 (activations, attention matrices, workspaces allocated through torch), with the
 weights (``weights MiB``) and the input already resident; oneDNN/MKL-internal
 scratch buffers are not seen on CPU.
+
+Every table is preceded by a ``# CPU:`` line: the model, the ATen vector ISA
+(``torch.backends.cpu.get_cpu_capability()``) and bf16 support (oneDNN kernels;
+native AVX512_BF16 / AMX instructions). On a CPU without native bf16, bf16 rows
+are marked ``bf16*`` (emulated or generic kernels: expect no bf16 speed-up).
 
 Tiny smoke test: ``--models tiny --budgets 64 --size 56 --iters 1 --warmup 0``.
 """
@@ -296,6 +302,26 @@ def _onednn_linear():
     return getattr(getattr(torch.ops, 'mkldnn', None), '_linear_pointwise', None)
 
 
+def _dtype_label(dname, machine):
+    """``bf16*`` where the CPU has no native bf16 (see the ``# CPU:`` line)."""
+    if dname == 'bf16' and machine['device'] == 'cpu' and not machine['native_bf16']:
+        return 'bf16*'
+    return dname
+
+
+def _cpu_lines(machine):
+    """The lines printed above every table."""
+    lines = [f"# CPU: {machine['cpu_line']}"]
+    if machine['device'] == 'cpu':
+        lines.append(f"# fast path (mmflux.models.layers.onednn): {machine['fast_path']}")
+        if not machine['native_bf16'] and 'bf16' in machine['dtypes']:
+            lines.append('# bf16*: this CPU has no native bf16 (AVX512_BF16 / AMX); bf16 runs '
+                         'on ' + ('oneDNN\'s emulation' if machine['onednn_bf16'] else
+                                  'generic eager kernels (oneDNN has no bf16 here)') +
+                         ', so a bf16 speed-up is not expected.')
+    return lines
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -306,6 +332,8 @@ def main(argv=None):
     except ImportError:
         sys.path.insert(0, REPO_ROOT)
         import mmflux  # noqa: F401
+    from mmflux.models.layers import onednn as fast_path
+    from mmflux.utils.cpu_info import cpu_info, describe_cpu
     from mmflux.utils.flops import count_module_macs
 
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -320,9 +348,16 @@ def main(argv=None):
     per_frame = (args.size // PATCH)**2
     dtypes = {'fp32': torch.float32, 'bf16': torch.bfloat16}
     onednn = _onednn_linear() if device == 'cpu' else None
+    cpu = cpu_info()
 
     machine = dict(device=device, torch=torch.__version__, threads=threads, cpu=_cpu_name(),
-                   cores=os.cpu_count())
+                   cores=os.cpu_count(), cpu_capability=cpu['capability'],
+                   onednn_bf16=cpu['onednn_bf16'], native_bf16=cpu['native_bf16'],
+                   cpu_line=describe_cpu(cpu), dtypes=list(args.dtype))
+    if device == 'cpu':
+        fast = fast_path.fast_dtypes() if fast_path._LINEAR_POINTWISE is not None else ()
+        machine['fast_path'] = ', '.join(
+            f"{name} {'oneDNN' if dt in fast else 'eager'}" for name, dt in dtypes.items())
     if device == 'cuda':
         machine['gpu'] = torch.cuda.get_device_name()
     print(f'# benchmark: {machine}')
@@ -388,7 +423,7 @@ def main(argv=None):
                         F.linear(xs[i], w)
                 entries.append(Entry(('matmul', mkey, budget, dname), mm_aten,
                                      dict(common, impl='matmul', gflop=mm_gflop), repeat=3))
-                if onednn is not None:
+                if onednn is not None and (dname == 'fp32' or cpu['onednn_bf16']):
                     def mm_onednn(xs=xs, ws=ws, shapes=shapes):
                         for (i, _), w in zip(shapes, ws):
                             onednn(xs[i], w, None, 'none', [], None)
@@ -462,7 +497,8 @@ def main(argv=None):
         if info['impl'] not in ('fluxvit', 'mmaction-vit', 'matmul', 'matmul-onednn'):
             continue
         row = dict(info, time_best_s=e.best, time_median_s=e.median, times_s=e.times,
-                   cpu_shares=[s for _, s in e.samples], clean_iters=e.clean)
+                   cpu_shares=[s for _, s in e.samples], clean_iters=e.clean,
+                   dtype_label=_dtype_label(info['dtype'], machine))
         if info['impl'].startswith('matmul'):
             row['gflops'] = info['gflop'] / e.best
             results.append(row)
@@ -483,7 +519,7 @@ def main(argv=None):
                 row[f'{part}_share'] = pe.best / e.best
         results.append(row)
         table_rows.append([
-            info['model'], info['budget'], info['dtype'], info['impl'],
+            info['model'], info['budget'], _dtype_label(info['dtype'], machine), info['impl'],
             'x'.join(map(str, info['grid'])), f"{info['gmacs_clip']:.4g}",
             _fmt(e.best, 3), _fmt(e.median, 3), f'{e.clean}/{len(e.samples)}',
             _fmt(row['clips_per_s'], 3), _fmt(row['gflops'], 1),
@@ -496,13 +532,14 @@ def main(argv=None):
                'median', 'clean', 'clips/s', 'GFLOP/s', 'mm GFLOP/s', '% mm',
                'oneDNN mm GFLOP/s', '% oneDNN', 'act. peak MiB', 'weights MiB']
     print()
+    print('\n'.join(_cpu_lines(machine)))
     print(_table(table_rows, headers))
 
     part_rows = []
     for r in results:
         if r['impl'] != 'fluxvit':
             continue
-        part_rows.append([r['model'], r['budget'], r['dtype'], 'fluxvit',
+        part_rows.append([r['model'], r['budget'], _dtype_label(r['dtype'], machine), 'fluxvit',
                           _fmt(r['time_best_s'] * 1e3, 1),
                           _fmt(r['patch_embed_ms'], 2), _fmt(100 * r['patch_embed_share'], 2),
                           _fmt(r['selector_ms'], 2), _fmt(100 * r['selector_share'], 2),
@@ -511,15 +548,17 @@ def main(argv=None):
     part_headers = ['model', 'budget', 'dtype', 'impl', 'forward ms', 'patch_embed ms', '%',
                     'selector ms', '%', 'pos ms', '%', 'pos uncached ms']
     print()
+    print('\n'.join(_cpu_lines(machine)))
     print(_table(part_rows, part_headers))
 
     # ratios
     ratios = []
     print()
+    print('\n'.join(_cpu_lines(machine)))
     for r in results:
         if r['impl'] != 'fluxvit':
             continue
-        tag = f'{r["model"]}@{r["budget"]} {r["dtype"]} b{r["batch"]}'
+        tag = f'{r["model"]}@{r["budget"]} {_dtype_label(r["dtype"], machine)} b{r["batch"]}'
         is_target = (r['mkey'] == 's' and r['budget'] == 2048 and r['batch'] == 2
                      and device == 'cpu')
 
@@ -547,8 +586,9 @@ def main(argv=None):
         if not fp32:
             fp = by_key.get(('fluxvit', r['mkey'], r['budget'], 'fp32'))
             if fp is not None:
+                # no target where the CPU cannot run bf16 natively (row marked bf16*)
                 line('bf16 / fp32 speed', fp.best / r['time_best_s'], lambda v: f'{v:.2f}x',
-                     TARGETS['bf16_speedup'])
+                     TARGETS['bf16_speedup'] if machine['native_bf16'] else None)
         line('selector + pos share of forward', r['selector_share'] + r['pos_share'],
              lambda v: f'{100 * v:.2f}%', TARGETS['sel_pos_share'] if fp32 else None,
              higher=False)
@@ -566,13 +606,16 @@ def main(argv=None):
                            wall_s=wall), f, indent=2)
     if args.markdown:
         with open(args.markdown, 'w') as f:
+            cpu_md = ''.join(f'{line[2:]}  \n' for line in _cpu_lines(machine)) + '\n'
             f.write(f'Machine: {machine}\n\n')
-            f.write(_md_table(table_rows, headers) + '\n\n')
-            f.write(_md_table(part_rows, part_headers) + '\n\n')
+            f.write(cpu_md + _md_table(table_rows, headers) + '\n\n')
+            f.write(cpu_md + _md_table(part_rows, part_headers) + '\n\n')
+            f.write(cpu_md)
             for r in ratios:
                 if r['value'] is None:
                     continue
-                f.write(f'- {r["model"]}@{r["budget"]} {r["dtype"]}: {r["name"]} = '
+                f.write(f'- {r["model"]}@{r["budget"]} {_dtype_label(r["dtype"], machine)}: '
+                        f'{r["name"]} = '
                         f'{r["value"]:.3f}' + (f' (target {r["target"]})' if r['target'] else '')
                         + '\n')
     return dict(machine=machine, results=results, ratios=ratios)

@@ -1,6 +1,7 @@
 """tools/get_flops.py and tools/benchmark.py end to end (tiny models, subprocesses)."""
 import importlib.util
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -114,3 +115,34 @@ def test_benchmark_tiny_prints_ratios(tmp_path):
     vit = [r for r in data['results'] if r['impl'] == 'mmaction-vit']
     assert all(r['grid'] == [4, 56, 56] for r in vit)
     assert '| model |' in out_md.read_text()
+    # every table (main, parts, ratios) states the CPU and its ISA
+    machine = data['machine']
+    cpu_lines = [line for line in text.splitlines() if line.startswith('# CPU: ')]
+    assert len(cpu_lines) == 3
+    assert all(f"ISA {machine['cpu_capability']}" in line and 'bf16: oneDNN' in line
+               for line in cpu_lines)
+    assert out_md.read_text().count('CPU: ') == 3
+
+
+def test_benchmark_on_a_cpu_without_onednn_bf16(tmp_path):
+    # this CPU limited to AVX2 like AMD Zen 2: oneDNN has no bf16 primitive, so bf16
+    # runs eager, the oneDNN bf16 matmul is not timed and bf16 rows are marked
+    out_json = tmp_path / 'bench.json'
+    env = dict(os.environ, ATEN_CPU_CAPABILITY='avx2', ONEDNN_MAX_CPU_ISA='AVX2')
+    result = subprocess.run(
+        [sys.executable, BENCHMARK, '--models', 'tiny', '--budgets', '64', '--size', '56',
+         '--iters', '1', '--warmup', '0', '--batch-size', '1', '--no-vit', '--no-memory',
+         '--json', str(out_json)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert data['machine']['onednn_bf16'] is False and data['machine']['native_bf16'] is False
+    assert 'bf16 eager' in data['machine']['fast_path']
+    assert not any(r['impl'] == 'matmul-onednn' and r['dtype'] == 'bf16'
+                   for r in data['results'])
+    flux = {r['dtype']: r for r in data['results'] if r['impl'] == 'fluxvit'}
+    assert flux['bf16']['dtype_label'] == 'bf16*' and flux['fp32']['dtype_label'] == 'fp32'
+    assert flux['bf16']['clips_per_s'] > 0
+    assert '# bf16*: this CPU has no native bf16' in result.stdout
+    assert any(line.startswith('ratio tiny@64 bf16* b1: bf16 / fp32 speed')
+               for line in result.stdout.splitlines())
