@@ -28,8 +28,12 @@ Besides, the pipeline runs through :class:`RobustCompose`, which
   ``ThreeCrop``, ``TenCrop`` or ``RandomCrop`` (keeping the aspect ratio, with
   a warning once per file) instead of letting the crop return smaller or
   misplaced frames, and checks that every crop has the requested size;
-* turns single-channel or RGBA frames from a decoder into 3-channel frames and
-  refuses a decoder that returned no frames;
+* decodes with OpenCV what decord (``DecordInit`` / ``DecordDecode``) cannot:
+  a valid file that decord 0.6.0 misdecodes is logged once, counted (the data
+  sample's metainfo ``decoder_fallback`` says why) and used, not excluded; see
+  :mod:`mmflux.datasets.video_fallback`. Only a file no decoder reads is bad;
+* turns single-channel or RGBA frames from other decoders into 3-channel frames
+  and refuses a decoder that returned no frames;
 * names the transform that returned None.
 
 :class:`RobustVideoDataset` / :class:`RobustRawframeDataset` are MMAction2's
@@ -49,9 +53,12 @@ from mmengine.dataset import Compose
 from mmengine.logging import print_log
 
 from mmaction.datasets import RawframeDataset, VideoDataset
-from mmaction.datasets.transforms import (CenterCrop, MultiScaleCrop, RandomCrop,
-                                          RandomResizedCrop, TenCrop, ThreeCrop)
+from mmaction.datasets.transforms import (CenterCrop, DecordDecode, DecordInit,
+                                          MultiScaleCrop, RandomCrop, RandomResizedCrop,
+                                          TenCrop, ThreeCrop)
 from mmaction.registry import DATASETS
+
+from .video_fallback import DECODER_FALLBACK_KEY, DecoderFallback
 
 BAD_VIDEO_POLICIES = ('skip', 'raise')
 #: metainfo key of a training sample: the (path, reason) pairs it replaced
@@ -101,7 +108,9 @@ def describe_error(err: BaseException) -> str:
     first = _DECORD_PREFIX.sub('', lines[0]) if lines else ''
     if len(first) > _MAX_REASON:
         first = first[:_MAX_REASON] + '...'
-    return f'{type(err).__name__}: {first}' if first else type(err).__name__
+    text = f'{type(err).__name__}: {first}' if first else type(err).__name__
+    notes = [str(note) for note in getattr(err, '__notes__', None) or []]
+    return '; '.join([text] + notes)  # e.g. that the OpenCV fallback failed too
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -141,8 +150,11 @@ class RobustCompose(Compose):
         self.last_none: Optional[str] = None
         self.last_error: Optional[str] = None
         self._warned: set = set()
+        #: OpenCV behind DecordInit / DecordDecode (``fallback.last``: this sample)
+        self.fallback = DecoderFallback()
 
     def __call__(self, data: dict) -> Optional[dict]:
+        self.fallback.reset()
         return self.run(self.transforms, data)
 
     def run(self, transforms: Sequence[Callable], data: Any) -> Any:
@@ -165,7 +177,12 @@ class RobustCompose(Compose):
         crop = crop_size_of(transform)
         if crop is not None:
             data = self._fit_to_crop(transform, data, crop)
-        data = transform(data)
+        if isinstance(transform, DecordInit) and isinstance(data, dict):
+            data = self.fallback.init(transform, data)
+        elif isinstance(transform, DecordDecode) and isinstance(data, dict):
+            data = self.fallback.decode(transform, data)
+        else:
+            data = transform(data)
         if data is None:
             return None
         name = type(transform).__name__
@@ -309,6 +326,8 @@ class RobustDatasetMixin:
             self.pipeline = RobustCompose(self.pipeline.transforms)
         #: bad videos met by this process (a dataloader worker counts its own)
         self.num_bad_videos = 0
+        #: videos decoded by the OpenCV fallback in this process (they are used)
+        self.num_decoder_fallbacks = 0
 
     # ---------------------------------------------------------- overridable
     def _split_index(self, idx: Any) -> Tuple[int, Any]:
@@ -350,6 +369,9 @@ class RobustDatasetMixin:
         pipeline = self.pipeline
         if hasattr(pipeline, 'last_error'):
             pipeline.last_error = None
+        fallback = getattr(pipeline, 'fallback', None)
+        if fallback is not None:
+            fallback.reset()
         try:
             data = self._load(index, grid)
         except Exception as err:  # noqa: BLE001 - every failure is reported by name
@@ -361,7 +383,18 @@ class RobustDatasetMixin:
             reason = (f'the pipeline returned None at {where}' if where else
                       'the pipeline returned None')
             return None, reason, None
+        if fallback is not None and fallback.last:
+            self.num_decoder_fallbacks += 1
+            self._set_meta(data, {DECODER_FALLBACK_KEY: fallback.last})
         return data, None, None
+
+    @staticmethod
+    def _set_meta(data: Any, meta: dict) -> None:
+        """Add ``meta`` to the data sample(s) of a pipeline output (or outputs)."""
+        for target in data if isinstance(data, (list, tuple)) else [data]:
+            sample = target.get('data_samples') if isinstance(target, dict) else None
+            if sample is not None and hasattr(sample, 'set_metainfo'):
+                sample.set_metainfo(meta)
 
     def _raise_bad(self, path: str, reason: str, err: Optional[BaseException]):
         raise BadVideoError(
@@ -456,7 +489,7 @@ class RobustRawframeDataset(RobustDatasetMixin, RawframeDataset):
 
 
 __all__ = [
-    'BAD_VIDEO_POLICIES', 'BadVideoError', 'FAILED_KEY', 'FAIL_REASON_KEY', 'FILENAME_KEY',
+    'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY', 'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
     'SKIPPED_KEY', 'crop_size_of', 'describe_error', 'log_event'
 ]
