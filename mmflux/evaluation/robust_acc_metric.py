@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Sequence
 from mmaction.evaluation import AccMetric
 from mmaction.registry import METRICS
 from ..datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY, FILENAME_KEY, log_event
+from ..datasets.video_fallback import DECODER_FALLBACK_KEY
 
 
 def _meta(sample: Any, key: str, default: Any = None) -> Any:
@@ -25,7 +26,9 @@ class RobustAccMetric(AccMetric):
     file with its reason, computes the accuracies over the evaluated videos
     only and adds ``num_evaluated`` and ``num_failed`` (prefixed like the
     accuracies, e.g. ``acc/num_failed``). With no evaluated video at all the
-    accuracies are NaN and an error is logged.
+    accuracies are NaN and an error is logged. ``num_decoder_fallbacks`` counts
+    the evaluated videos that OpenCV decoded because decord could not
+    (:mod:`mmflux.datasets.video_fallback`); they are scored like the others.
 
     Args: as :class:`~mmaction.evaluation.AccMetric`, plus
         max_names (int): excluded files listed in the summary line (each is
@@ -48,7 +51,11 @@ class RobustAccMetric(AccMetric):
             else:
                 good.append(sample)
         if good:
+            start = len(self.results)
             super().process(data_batch, good)
+            if len(self.results) - start == len(good):  # one result per sample
+                for result, sample in zip(self.results[start:], good):
+                    result[DECODER_FALLBACK_KEY] = bool(_meta(sample, DECODER_FALLBACK_KEY))
 
     def _nan_metrics(self) -> Dict[str, float]:
         names: List[str] = []
@@ -76,6 +83,11 @@ class RobustAccMetric(AccMetric):
                       'accuracies are NaN.', logging.ERROR)
         metrics['num_evaluated'] = len(evaluated)
         metrics['num_failed'] = len(failed)
+        fallbacks = sum(1 for r in evaluated if isinstance(r, dict) and r.get(DECODER_FALLBACK_KEY))
+        metrics['num_decoder_fallbacks'] = fallbacks
+        if fallbacks:
+            log_event(f'{fallbacks} of the {len(evaluated)} evaluated videos were decoded by '
+                      'OpenCV because decord could not decode them.', logging.INFO)
         total = len(evaluated) + len(failed)
         if failed:
             names = [r[FILENAME_KEY] for r in failed]

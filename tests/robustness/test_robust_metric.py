@@ -8,9 +8,11 @@ from mmaction.structures import ActionDataSample
 from robust_utils import log_messages  # noqa: F401
 
 
-def sample(label, pred, failed=False, name=None):
+def sample(label, pred, failed=False, name=None, fallback=None):
     s = ActionDataSample().set_gt_label(label)
     s.set_pred_score(torch.tensor(pred, dtype=torch.float32))
+    if fallback:
+        s.set_metainfo(dict(decoder_fallback=fallback))
     if failed:
         s.set_metainfo(dict(failed=True, fail_reason='RuntimeError: broken', filename=name))
     return s.to_dict()
@@ -57,3 +59,15 @@ def test_all_failed_gives_nan_and_an_error(log_messages):
     assert math.isnan(metrics['acc/top1']) and math.isnan(metrics['acc/mean1'])
     assert metrics['acc/num_evaluated'] == 0 and metrics['acc/num_failed'] == 1
     assert 'no video could be evaluated' in '\n'.join(log_messages)
+
+
+def test_videos_decoded_by_the_fallback_are_scored_and_counted(log_messages):
+    reason = 'DecordDecode failed (DECORDError: ...); decoded by OpenCV'
+    samples = [sample(0, [0.9, 0.1], fallback=reason), sample(1, [0.2, 0.8]),
+               sample(1, [0.7, 0.3], fallback=reason),
+               sample(0, [0.1, 0.9], failed=True, name='/x.mp4')]
+    metrics = evaluate(samples)
+    assert metrics['acc/num_evaluated'] == 3 and metrics['acc/num_failed'] == 1
+    assert metrics['acc/num_decoder_fallbacks'] == 2
+    assert math.isclose(metrics['acc/top1'], 2 / 3)  # the fallback videos are scored
+    assert '2 of the 3 evaluated videos were decoded by OpenCV' in '\n'.join(log_messages)
