@@ -31,6 +31,14 @@ upstream code already works.
    in open-mmlab/mmengine pull 551, left open in 0.10.7).
    -> ``Runner.save_checkpoint`` first consolidates on all ranks, and the
    optimizer's ``state_dict`` then uses the consolidated state.
+
+Kept next to the code they guard (not patches):
+
+* decord 0.6.0 misdecodes valid videos of some frame widths (dmlc/decord issues
+  93 and 336): :mod:`mmflux.datasets.video_fallback` decodes them with OpenCV.
+* oneDNN has no bf16 kernels on AVX2-only CPUs (AMD EPYC Zen 2) and fails with
+  "could not create a primitive descriptor": :mod:`mmflux.models.layers.onednn`
+  checks ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` before using them.
 """
 from __future__ import annotations
 
