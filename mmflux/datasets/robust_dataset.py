@@ -489,7 +489,8 @@ class RobustRawframeDataset(RobustDatasetMixin, RawframeDataset):
 
 
 __all__ = [
-    'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY', 'FAIL_REASON_KEY', 'FILENAME_KEY',
+    'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
+    'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
     'SKIPPED_KEY', 'crop_size_of', 'describe_error', 'log_event'
 ]

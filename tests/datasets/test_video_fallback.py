@@ -10,8 +10,8 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from mmaction.registry import DATASETS, TRANSFORMS
 from mmaction.datasets.transforms import DecordInit
+from mmaction.registry import DATASETS, TRANSFORMS
 
 from conftest import shared_path
 from mmflux.datasets.robust_dataset import FAILED_KEY, RobustCompose
