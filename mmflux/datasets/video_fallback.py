@@ -6,10 +6,11 @@ MJPG and FFV1 files written by OpenCV 4.11 (this repo's tests make such files):
 for widths 2, 3, 4, 6, 8, 12, 16, 24, 48 ``get_batch`` raises ``DECORDArrayCopyFromTo:
 The size must exactly match`` and ``vr[i]`` / ``next()`` (``DecordDecode(mode=
 'efficient')``) return (H, W, 4) or (H, W, 8) arrays of garbage; widths 10, 14,
-18, 20, 32, 50, 64, 96 decode fine. Both failures are caught here (decord did not
-crash the process in these runs; OpenCV's *writer* does abort on 2-3 pixel wide
-frames, so tests write widths >= 4). A file decord cannot open at all may still
-be readable by OpenCV (another FFmpeg build).
+18, 20, 32, 50, 64, 96 decode fine. Both failures are caught here. Not caught
+(no ``except`` can): decord segfaults decoding a truncated MJPG AVI (the
+first 60% of a 20-frame file), and OpenCV's *writer* aborts the process on 2-3
+pixel wide frames (tests write widths >= 4). A file decord cannot open at all
+may still be readable by OpenCV (another FFmpeg build).
 
 :class:`DecoderFallback` wraps MMAction2's ``DecordInit`` / ``DecordDecode``
 (:class:`~mmflux.datasets.RobustCompose` uses it for every pipeline, no config
