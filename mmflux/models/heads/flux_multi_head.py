@@ -61,6 +61,9 @@ class FluxMultiHead(BaseHead):
                  average_clips: Optional[str] = 'prob',
                  init_cfg=None,
                  **kwargs) -> None:
+        if not 0.0 <= label_smooth_eps < 1.0:
+            raise ValueError(f'cls_head.label_smooth_eps={label_smooth_eps!r}: must be in [0, 1); '
+                             'fix: e.g. 0.1 (the released recipe) or 0 for none.')
         super().__init__(num_classes, in_channels, loss_cls=loss_cls,
                          label_smooth_eps=label_smooth_eps, average_clips=average_clips,
                          init_cfg=init_cfg, **kwargs)

@@ -69,3 +69,8 @@ def test_views_share_their_sample_label():
 def test_label_out_of_range_names_the_fix():
     with pytest.raises(ValueError, match='label 7 is out of range for cls_head.num_classes=5; fix'):
         head().loss_by_feat([torch.randn(1, 5)], samples(7), heads=(0, ))
+
+
+def test_smoothing_is_checked_where_it_is_set():
+    with pytest.raises(ValueError, match=r'cls_head.label_smooth_eps=1.5: must be in \[0, 1\)'):
+        head(label_smooth_eps=1.5)
