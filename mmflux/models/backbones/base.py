@@ -6,8 +6,9 @@ import torch
 from mmengine.model import BaseModule
 from torch import nn
 
+from mmaction.registry import MODELS
 from ..geometry import BackboneOutput, num_tokens, token_grid
-from ..selectors import check_budget
+from ..selectors import BaseTokenSelector, check_budget
 
 
 class BaseFluxBackbone(BaseModule):
@@ -25,6 +26,25 @@ class BaseFluxBackbone(BaseModule):
     tubelet_size: int
     selector: Optional[nn.Module]
     blocks: nn.ModuleList
+
+    @staticmethod
+    def build_selector(cfg: Optional[dict]) -> Optional[BaseTokenSelector]:
+        """The token selector of ``model.backbone.selector`` (None: no selection)."""
+        if cfg is None:
+            return None
+        known = sorted(name for name, cls in MODELS.module_dict.items()
+                       if isinstance(cls, type) and issubclass(cls, BaseTokenSelector))
+        kind = cfg.get('type') if isinstance(cfg, dict) else None
+        if kind is None:
+            raise ValueError(f'model.backbone.selector={cfg!r}: not a selector config; fix: use '
+                             f'dict(type=...) with one of {known}, or None for no selection.')
+        cls = kind if isinstance(kind, type) else MODELS.get(kind)
+        if cls is None or not (isinstance(cls, type) and issubclass(cls, BaseTokenSelector)):
+            what = 'is not a registered model' if cls is None else 'is not a token selector'
+            raise ValueError(f'model.backbone.selector.type={kind!r}: {what}; fix: use one of '
+                             f'{known} (or register your BaseTokenSelector subclass in '
+                             "MMAction2's MODELS and import it via custom_imports).")
+        return MODELS.build(cfg)
 
     # ------------------------------------------------------------ geometry
     def token_grid(self, frames: int, height: int, width: int) -> Tuple[int, int, int]:

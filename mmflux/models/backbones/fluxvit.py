@@ -101,7 +101,7 @@ class FluxViT(BaseFluxBackbone):
                       use_lpe=use_lpe, layer_scale_init_value=layer_scale_init_value,
                       drop_path=rates[i]) for i in range(self.depth)
         ])
-        self.selector = MODELS.build(selector) if selector is not None else None
+        self.selector = self.build_selector(selector)
         self._pos_cache: Dict[Tuple, torch.Tensor] = {}
         self._init_pos_embed()
 

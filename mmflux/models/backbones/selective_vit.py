@@ -41,7 +41,7 @@ class SelectiveVisionTransformer(BaseFluxBackbone):
         self.pos_side = self.vit.grid_size[0]
         self.pos_frames = self.vit.pos_embed.shape[1] // self.pos_side**2
         self.embed_dims = self.vit.embed_dims
-        self.selector = MODELS.build(selector) if selector is not None else None
+        self.selector = self.build_selector(selector)
 
     @property
     def blocks(self):

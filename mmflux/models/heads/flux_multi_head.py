@@ -67,9 +67,12 @@ class FluxMultiHead(BaseHead):
         super().__init__(num_classes, in_channels, loss_cls=loss_cls,
                          label_smooth_eps=label_smooth_eps, average_clips=average_clips,
                          init_cfg=init_cfg, **kwargs)
-        self.head_budgets: List[int] = [int(b) for b in head_budgets]
-        if not self.head_budgets or any(b < 1 for b in self.head_budgets):
-            raise ValueError(f'cls_head.head_budgets must be positive ints, got {head_budgets}.')
+        budgets = list(head_budgets) if isinstance(head_budgets, (list, tuple)) else []
+        if not budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
+                              for b in budgets):
+            raise ValueError(f'model.cls_head.head_budgets={head_budgets!r}: must be one positive '
+                             'token budget per head; fix: e.g. (3072, 2048, 1024).')
+        self.head_budgets: List[int] = budgets
         num = len(self.head_budgets)
         self.pool_dims = pool_dims
         self.clip_projector = nn.ModuleList(

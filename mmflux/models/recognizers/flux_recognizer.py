@@ -1,5 +1,5 @@
 """Recognizer that trains several token budgets at once and tests at any budget."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -7,7 +7,14 @@ from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.registry import MODELS
 from mmaction.utils import OptSampleList, SampleList
 from ..geometry import BackboneOutput
-from ..selectors import check_budget
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_budget(value) -> bool:
+    return _is_int(value) and value >= 1
 
 
 @MODELS.register_module()
@@ -37,50 +44,80 @@ class FluxRecognizer(BaseRecognizer):
     def __init__(self, backbone: Dict, cls_head: Dict, neck: Optional[Dict] = None,
                  train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,
                  data_preprocessor: Optional[Dict] = None) -> None:
+        errors = self.cfg_errors(train_cfg, test_cfg)
+        if errors:
+            raise ValueError('\n'.join(errors))
         super().__init__(backbone, cls_head=cls_head, neck=neck, train_cfg=train_cfg,
                          test_cfg=test_cfg, data_preprocessor=data_preprocessor)
         if not callable(getattr(self.backbone, 'forward_features', None)):
             raise ValueError(f'model.backbone.type={type(self.backbone).__name__!r} has no '
                              'forward_features(x, budget) returning a BackboneOutput; fix: use a '
                              'Flux backbone (FluxViT, SelectiveVisionTransformer).')
-        self.train_budgets, self.train_heads = self._parse_train_cfg(train_cfg or {})
-        self.align_weight = float((train_cfg or {}).get('align_weight', 1.0))
-        self._check_test_cfg(test_cfg or {})
+        train_cfg = train_cfg or {}
+        self.train_budgets = list(train_cfg.get('budgets', self.cls_head.head_budgets))
+        self.train_heads = list(train_cfg.get('heads', range(len(self.train_budgets))))
+        self.align_weight = float(train_cfg.get('align_weight', 1.0))
+        errors = self._head_errors()
+        if errors:
+            raise ValueError('\n'.join(errors))
 
     # ------------------------------------------------------------ config
-    def _parse_train_cfg(self, cfg: Dict) -> Tuple[List[int], List[int]]:
-        num_heads = self.cls_head.num_heads
-        budgets = list(cfg.get('budgets', self.cls_head.head_budgets))
-        heads = list(cfg.get('heads', range(len(budgets))))
-        for budget in budgets:
-            if budget is not None:
-                try:
-                    check_budget(budget)
-                except ValueError as err:
-                    raise ValueError(f'model.train_cfg.budgets: {err}') from None
-        if len(heads) != len(budgets):
-            raise ValueError(f'model.train_cfg.heads {heads} must give one head per budget '
-                             f'in model.train_cfg.budgets {budgets}.')
-        for head in heads:
-            if not isinstance(head, int) or not 0 <= head < num_heads:
-                raise ValueError(f'model.train_cfg.heads contains {head!r} but cls_head has '
-                                 f'{num_heads} heads (0..{num_heads - 1}); set '
-                                 'cls_head.head_budgets to one budget per head.')
-        return budgets, heads
+    @staticmethod
+    def cfg_errors(train_cfg: Optional[Dict], test_cfg: Optional[Dict]) -> List[str]:
+        """Problems of the recognizer's own budget settings (no other object needed)."""
+        errors = []
+        budgets = (train_cfg or {}).get('budgets')
+        if budgets is not None:
+            if not isinstance(budgets, (list, tuple)) or not budgets:
+                errors.append(f'model.train_cfg.budgets={budgets!r}: expected a non-empty list of '
+                              'token budgets; fix: e.g. budgets=(3072, 2048, 1024) (Flux-Multi) '
+                              'or (2048,).')
+            else:
+                errors += [f'model.train_cfg.budgets={list(budgets)}: {b!r} is not a token count '
+                           '>= 1; fix: use a positive int (patch tokens kept) or None to keep '
+                           'every token.' for b in budgets if b is not None and not _is_budget(b)]
+        budget = (test_cfg or {}).get('token_budget')
+        if budget is not None and not _is_budget(budget):
+            errors.append(f'model.test_cfg.token_budget={budget!r}: {budget!r} is not a token '
+                          'count >= 1; fix: use a positive int (patch tokens kept) or None to '
+                          'keep every token.')
+        return errors
 
-    def _check_test_cfg(self, cfg: Dict) -> None:
-        budget = cfg.get('token_budget')
-        if budget is not None:
-            try:
-                check_budget(budget)
-            except ValueError as err:
-                raise ValueError(f'model.test_cfg.token_budget: {err}') from None
-        head = cfg.get('head')
-        if head is not None:
-            try:
-                self.cls_head.check_head(head)
-            except ValueError as err:
-                raise ValueError(f'model.test_cfg.head: {err}') from None
+    def _head_errors(self) -> List[str]:
+        """Budgets and heads must pair up with the head's declared budgets."""
+        budgets, heads = self.train_budgets, self.train_heads
+        head_budgets = self.cls_head.head_budgets
+        num = len(head_budgets)
+        errors = []
+        test_head = (self.test_cfg or {}).get('head')
+        if test_head is not None and not (_is_int(test_head) and 0 <= test_head < num):
+            errors.append(f'model.test_cfg.head={test_head!r}: out of range for the {num} heads '
+                          f'of model.cls_head.head_budgets={head_budgets}; fix: use 0..{num - 1} '
+                          'or None (nearest budget).')
+        if len(heads) != len(budgets):
+            return errors + [f'model.train_cfg.heads={heads!r}: must give one head per budget of '
+                             f'model.train_cfg.budgets={budgets}; fix: e.g. '
+                             f'heads={tuple(range(len(budgets)))}.']
+        bad = [h for h in heads if not (_is_int(h) and 0 <= h < num)]
+        if bad:
+            return errors + [f'model.train_cfg.heads={heads}: {bad} out of range for the {num} '
+                             f'heads of model.cls_head.head_budgets={head_budgets}; fix: use '
+                             f'heads in 0..{num - 1} or give cls_head one budget per head.']
+        trained: Dict[int, int] = {}
+        for b, h in zip(budgets, heads):
+            if b is not None:
+                trained.setdefault(h, b)
+        wrong = {h: b for h, b in trained.items() if head_budgets[h] != b}
+        if wrong:
+            wanted = tuple(trained.get(h, b) for h, b in enumerate(head_budgets))
+            detail = ', '.join(f'head {h} is trained at {b} but declared for {head_budgets[h]}'
+                               for h, b in wrong.items())
+            errors.append(f'model.train_cfg.budgets={budgets} with heads={heads}: do not match '
+                          f'model.cls_head.head_budgets={head_budgets} ({detail}), so testing '
+                          f'would pick the wrong head for a budget; fix: set '
+                          f'model.cls_head.head_budgets={wanted} or change '
+                          'model.train_cfg.budgets/heads.')
+        return errors
 
     @property
     def test_budget(self) -> Optional[int]:
