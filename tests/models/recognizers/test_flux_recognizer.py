@@ -57,3 +57,19 @@ def test_loss_goes_through_the_head(monkeypatch):
     losses = model.loss(torch.randn(2, 2, 3, 4, 56, 56), samples)  # 2 views per sample
     assert seen == [([torch.Size([4, 7])] * 3, [0, 1, 2])]
     assert {'loss_cls_0', 'loss_align_2', 'top1_acc'} <= set(losses)
+
+
+@pytest.mark.parametrize('train_cfg,test_cfg,expected', [
+    (None, dict(token_budget=0), 'model.test_cfg.token_budget=0: 0 is not a token count >= 1; fix'),
+    (dict(budgets=(96, 0, 32)), None, 'model.train_cfg.budgets=[96, 0, 32]: 0 is not a token count'),
+    (dict(heads=(0, 1)), None, 'model.train_cfg.heads=[0, 1]: must give one head per budget'),
+    (dict(heads=(0, 1, 3)), None, 'model.train_cfg.heads=[0, 1, 3]: [3] out of range'),
+    (None, dict(head=3), 'model.test_cfg.head=3: out of range for the 3 heads'),
+    (dict(budgets=(96, 64, 16)), None, 'fix: set model.cls_head.head_budgets=(96, 64, 16)'),
+])
+def test_constructor_checks_its_own_settings(train_cfg, test_cfg, expected):
+    cfg = tiny_model_cfg()
+    cfg.update(train_cfg=train_cfg, test_cfg=test_cfg)
+    with pytest.raises(ValueError, match=expected.replace('[', r'\[').replace(']', r'\]')
+                       .replace('(', r'\(').replace(')', r'\)')):
+        MODELS.build(cfg)
