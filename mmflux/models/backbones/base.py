@@ -76,6 +76,8 @@ class BaseFluxBackbone(BaseModule):
         if self.selector is None:
             raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
                              'backbone has no selector; set model.backbone.selector.')
+        if generator is None:  # selectors written for forward(tokens, budget) keep working
+            return self.selector(tokens.detach(), budget)
         return self.selector(tokens.detach(), budget, generator=generator)
 
     # ------------------------------------------------------------ forward

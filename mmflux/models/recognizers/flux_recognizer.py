@@ -19,9 +19,9 @@ def _is_budget(value) -> bool:
 
 @MODELS.register_module()
 class FluxRecognizer(BaseRecognizer):
-    """Video recognizer for budget-flexible backbones (FluxViT, or any backbone whose
-    ``forward_features(x, budget)`` returns a :class:`BackboneOutput`) and a
-    :class:`FluxMultiHead`.
+    """Video recognizer for budget-flexible backbones (a :class:`BaseFluxBackbone`
+    such as FluxViT: ``backbone(x, budget, return_output=True)`` returns a
+    :class:`BackboneOutput`) and a :class:`FluxMultiHead`.
 
     Training (``train_cfg``):
         budgets: token budgets run on every batch (Flux-Multi: ``(3072, 2048,
@@ -52,7 +52,8 @@ class FluxRecognizer(BaseRecognizer):
         if not callable(getattr(self.backbone, 'forward_features', None)):
             raise ValueError(f'model.backbone.type={type(self.backbone).__name__!r} has no '
                              'forward_features(x, budget) returning a BackboneOutput; fix: use a '
-                             'Flux backbone (FluxViT, SelectiveVisionTransformer).')
+                             'Flux backbone (a BaseFluxBackbone: FluxViT, '
+                             'SelectiveVisionTransformer).')
         train_cfg = train_cfg or {}
         self.train_budgets = list(train_cfg.get('budgets', self.cls_head.head_budgets))
         self.train_heads = list(train_cfg.get('heads', range(len(self.train_budgets))))
