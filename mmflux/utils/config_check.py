@@ -5,6 +5,7 @@ backbone its selector and patch sizes, the head its budgets, the recognizer its
 train/test budgets and heads). What spans objects is checked here, on the
 *built* objects, by :func:`check_built`:
 
+* training budgets against the budgets the head declares for each trained head;
 * the batch sampler's patch / tubelet size against the backbone's;
 * training budgets above the token count of the sampler's largest grid (such a
   budget never selects anything);
@@ -123,6 +124,25 @@ def _check_sampler(model, batch_sampler, errors: List[str]) -> None:
                 'train_dataloader.batch_sampler.frames/sides/token_window.')
 
 
+def _check_heads(model, errors: List[str]) -> None:
+    """Each head must be trained at the budget it declares (testing picks heads by it)."""
+    budgets, heads = model.train_budgets, model.train_heads
+    head_budgets = model.cls_head.head_budgets
+    trained: Dict[int, int] = {}
+    for b, h in zip(budgets, heads):
+        if b is not None:
+            trained.setdefault(h, b)
+    wrong = {h: b for h, b in trained.items() if head_budgets[h] != b}
+    if wrong:
+        wanted = tuple(trained.get(h, b) for h, b in enumerate(head_budgets))
+        detail = ', '.join(f'head {h} is trained at {b} but declared for {head_budgets[h]}'
+                           for h, b in wrong.items())
+        errors.append(f'model.train_cfg.budgets={budgets} with heads={heads}: do not match '
+                      f'model.cls_head.head_budgets={head_budgets} ({detail}), so testing would '
+                      f'pick the wrong head for a budget; fix: set model.cls_head.head_budgets='
+                      f'{wanted} or change model.train_cfg.budgets/heads.')
+
+
 def _check_test_budget(model, grids: List[Grid], errors: List[str]) -> None:
     budget = (model.test_cfg or {}).get('token_budget')
     if budget is None:
@@ -175,6 +195,7 @@ def check_built(model, batch_sampler=None, cfg: Any = None) -> List[str]:
     if not isinstance(model, FluxRecognizer):
         return []
     errors: List[str] = []
+    _check_heads(model, errors)
     if isinstance(batch_sampler, FluxBatchSampler):
         _check_sampler(model, batch_sampler, errors)
     if cfg is not None:

@@ -104,20 +104,6 @@ class FluxRecognizer(BaseRecognizer):
             return errors + [f'model.train_cfg.heads={heads}: {bad} out of range for the {num} '
                              f'heads of model.cls_head.head_budgets={head_budgets}; fix: use '
                              f'heads in 0..{num - 1} or give cls_head one budget per head.']
-        trained: Dict[int, int] = {}
-        for b, h in zip(budgets, heads):
-            if b is not None:
-                trained.setdefault(h, b)
-        wrong = {h: b for h, b in trained.items() if head_budgets[h] != b}
-        if wrong:
-            wanted = tuple(trained.get(h, b) for h, b in enumerate(head_budgets))
-            detail = ', '.join(f'head {h} is trained at {b} but declared for {head_budgets[h]}'
-                               for h, b in wrong.items())
-            errors.append(f'model.train_cfg.budgets={budgets} with heads={heads}: do not match '
-                          f'model.cls_head.head_budgets={head_budgets} ({detail}), so testing '
-                          f'would pick the wrong head for a budget; fix: set '
-                          f'model.cls_head.head_budgets={wanted} or change '
-                          'model.train_cfg.budgets/heads.')
         return errors
 
     @property

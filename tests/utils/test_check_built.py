@@ -32,3 +32,14 @@ def test_other_models_are_not_checked():
                                                                  gamma_d=1),
                               cls_head=dict(type='X3DHead', num_classes=2, in_channels=432)))
     assert check_built(model, sampler()) == []
+
+
+def test_heads_trained_at_other_budgets_than_they_declare():
+    cfg = tiny_model_cfg(budgets=(96, 64, 32))
+    cfg['train_cfg'] = dict(budgets=(96, 64, 16))
+    errors = check_built(MODELS.build(cfg))
+    assert errors == ['model.train_cfg.budgets=[96, 64, 16] with heads=[0, 1, 2]: do not match '
+                      'model.cls_head.head_budgets=[96, 64, 32] (head 2 is trained at 16 but '
+                      'declared for 32), so testing would pick the wrong head for a budget; fix: '
+                      'set model.cls_head.head_budgets=(96, 64, 16) or change '
+                      'model.train_cfg.budgets/heads.']
