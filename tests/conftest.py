@@ -98,3 +98,16 @@ def write_tiny_train_config(directory, data_dir, **extra) -> str:
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
+
+
+PLUG_AND_PLAY = os.path.join(REPO_ROOT, 'configs', 'plug_and_play',
+                             'vit-b16_videomae_flux-multi_k400.py')
+
+
+def small_plug_and_play_cfg():
+    """The plug-and-play config (MMAction2's ViT, 16 px x 2 frames) at a small width/depth."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(PLUG_AND_PLAY)
+    cfg.model.backbone.vit.update(embed_dims=32, depth=3, num_heads=2)
+    cfg.model.cls_head.update(in_channels=32, pool_num_heads=2, pool_dims=32)
+    return cfg

@@ -75,15 +75,14 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # fallback when mmflux is not installed
     sys.path.insert(0, REPO_ROOT)
 
+# which FluxViT to build; its sizes (width, depth, heads, patch) are read off the built model
 ARCHS = {
-    's': dict(name='FluxViT-S', arch='small', embed_dims=384, depth=12, num_heads=6, mlp_ratio=4.0),
-    'b': dict(name='FluxViT-B', arch='base', embed_dims=768, depth=12, num_heads=12, mlp_ratio=4.0),
-    'tiny': dict(name='tiny', embed_dims=64, depth=2, num_heads=2, mlp_ratio=4.0,
-                 arch=dict(embed_dims=64, depth=2, num_heads=2, mlp_ratio=4.0, pos_frames=8,
-                           pos_side=8)),
+    's': dict(name='FluxViT-S', arch='small'),
+    'b': dict(name='FluxViT-B', arch='base'),
+    'tiny': dict(name='tiny', arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=8,
+                                        pos_side=8)),
 }
 ALIASES = {'small': 's', 'base': 'b', 'fluxvit-s': 's', 'fluxvit-b': 'b'}
-PATCH = 14
 CLEAN_SHARE = 0.9
 
 # issue targets, checked for FluxViT-S at 2048 tokens, batch 2, on CPU
@@ -104,7 +103,8 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=int, default=3, help='timed rounds')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch default)')
-    parser.add_argument('--size', type=int, default=224, help='frame side (multiple of 14)')
+    parser.add_argument('--size', type=int, default=224,
+                        help='frame side (a multiple of the patch size, 14)')
     parser.add_argument('--oversample', type=int, default=2,
                         help='FluxViT input tokens = oversample x budget (selector keeps budget)')
     parser.add_argument('--wait-idle', type=float, default=0.0, metavar='SECONDS',
@@ -119,13 +119,6 @@ def parse_args(argv=None):
     for m in args.models:
         if m not in ARCHS:
             parser.error(f'unknown model {m!r}; choose from {sorted(ARCHS)}')
-    if args.size % PATCH:
-        parser.error(f'--size must be a multiple of {PATCH}')
-    per_frame = (args.size // PATCH)**2
-    for b in args.budgets:
-        if b < 1 or b % per_frame:
-            parser.error(f'budget {b} is not a multiple of the {per_frame} tokens per '
-                         f'{args.size}x{args.size} frame; change --size or --budgets')
     if args.oversample < 1:
         parser.error('--oversample must be >= 1')
     if args.iters < 1 or args.warmup < 0 or args.batch_size < 1:
@@ -287,12 +280,29 @@ def build_fluxvit(spec):
     return MODELS.build(dict(type='FluxViT', arch=spec['arch'])).eval()
 
 
-def build_vit(spec, frames, size):
+def tokens_per_frame(flux, size, budgets):
+    """Patch tokens of one size x size frame, as the model counts them; budgets must fill frames."""
+    try:
+        _, hp, wp = flux.token_grid(flux.tubelet_size, size, size)
+    except ValueError as err:
+        raise SystemExit(f'--size {size}: {err}') from None
+    per_frame = hp * wp
+    for b in budgets:
+        if b < 1 or b % per_frame:
+            raise SystemExit(f'budget {b} is not a multiple of the {per_frame} tokens per '
+                             f'{size}x{size} frame; change --size or --budgets')
+    return per_frame
+
+
+def build_vit(flux, frames, size):
+    """MMAction2's ViT with the FluxViT's width, depth, heads and patch."""
     from mmaction.models.backbones.vit_mae import VisionTransformer
+    arch = flux.arch_settings
     return VisionTransformer(
-        img_size=size, patch_size=PATCH, embed_dims=spec['embed_dims'], depth=spec['depth'],
-        num_heads=spec['num_heads'], mlp_ratio=spec['mlp_ratio'], qkv_bias=False,
-        init_values=1e-5, num_frames=frames, tubelet_size=1, use_mean_pooling=True).eval()
+        img_size=size, patch_size=flux.patch_size, embed_dims=arch['embed_dims'],
+        depth=arch['depth'], num_heads=arch['num_heads'], mlp_ratio=arch['mlp_ratio'],
+        qkv_bias=False, init_values=1e-5, num_frames=frames, tubelet_size=1,
+        use_mean_pooling=True).eval()
 
 
 def _onednn_linear():
@@ -345,7 +355,6 @@ def main(argv=None):
     device = args.device
     threads = max(1, torch.get_num_threads())
     B = args.batch_size
-    per_frame = (args.size // PATCH)**2
     dtypes = {'fp32': torch.float32, 'bf16': torch.bfloat16}
     onednn = _onednn_linear() if device == 'cpu' else None
     cpu = cpu_info()
@@ -361,15 +370,16 @@ def main(argv=None):
     if device == 'cuda':
         machine['gpu'] = torch.cuda.get_device_name()
     print(f'# benchmark: {machine}')
-    print(f'# batch {B}, frame {args.size}x{args.size}, patch {PATCH}, oversample '
+    print(f'# batch {B}, frame {args.size}x{args.size}, oversample '
           f'{args.oversample}, warmup {args.warmup}, iters {args.iters}')
 
     entries = []
     keep = []  # keep models alive
     for mkey in args.models:
         spec = ARCHS[mkey]
-        C = spec['embed_dims']
         flux = build_fluxvit(spec).to(device)
+        per_frame = tokens_per_frame(flux, args.size, args.budgets)
+        C = flux.embed_dims
         keep.append(flux)
         flux_weights = sum(p.numel() * p.element_size() for p in flux.parameters()) / 2**20
         for budget in args.budgets:
@@ -381,12 +391,12 @@ def main(argv=None):
                                           budget=budget)
             vit = None
             if not args.no_vit:
-                vit = build_vit(spec, t_vit, args.size).to(device)
+                vit = build_vit(flux, t_vit, args.size).to(device)
                 keep.append(vit)
                 vit_macs = count_module_macs(vit, (1, 3, t_vit, args.size, args.size))
                 vit_weights = sum(p.numel() * p.element_size() for p in vit.parameters()) / 2**20
-            rows = B * (budget + 1)
-            hidden = int(C * spec['mlp_ratio'])
+            rows = B * (budget + flux.num_prefix_tokens)
+            hidden = int(C * flux.arch_settings['mlp_ratio'])
             shapes = [(C, 3 * C), (C, C), (C, hidden), (hidden, C)]  # (in, out) of each linear
             mm_gflop = sum(2 * rows * i * o for i, o in shapes) / 1e9
             for dname in args.dtype:
@@ -434,8 +444,7 @@ def main(argv=None):
                 with torch.inference_mode(), torch.autocast(device, enabled=use_autocast,
                                                             dtype=torch.bfloat16):
                     patch_tokens = flux.patch_embed(x_flux)
-                T = patch_tokens.shape[1]
-                hp = wp = args.size // PATCH
+                T, hp, wp = flux.token_grid(t_flux, args.size, args.size)
 
                 def sel_fn(m=flux, tok=patch_tokens, b=budget):
                     kept = m.select_tokens(tok, b)

@@ -28,8 +28,6 @@ def parse_args(argv=None):
     p.add_argument('checkpoint')
     p.add_argument('--budgets', type=int, nargs='+', required=True)
     p.add_argument('--side', type=int, required=True, help='side of the standard test grid')
-    p.add_argument('--patch-size', type=int, default=None,
-                   help='spatial patch size (default: the backbone\'s)')
     p.add_argument('--to-grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'),
                    help='larger grid reduced to each budget (Token Optimization)')
     p.add_argument('--work-dir', default='work_dirs/budget_report')
@@ -49,9 +47,11 @@ def run_test(args, grid, budget, tag):
         return json.load(f)['metrics']
 
 
-def gmacs(model, grid, budget):
+def cost(model, grid, budget):
+    """(tokens kept, GMACs) of one view, as the model reports them."""
     from mmflux.utils.flops import count_macs
-    return count_macs(model, grid[0], grid[1], grid[1], budget=budget)['gmacs']
+    result = count_macs(model, grid[0], grid[1], grid[1], budget=budget)
+    return result['tokens'], result['gmacs']
 
 
 def main(argv=None):
@@ -65,10 +65,9 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
-    if args.patch_size is None:
-        args.patch_size = getattr(model.backbone, 'patch_size', 14)
-    tubelet = getattr(model.backbone, 'tubelet_size', 1)
-    per_frame = (args.side // args.patch_size)**2
+    tubelet = model.backbone.tubelet_size
+    _, hp, wp = model.backbone.token_grid(tubelet, args.side, args.side)
+    per_frame = hp * wp
     settings = []
     for budget in args.budgets:
         frames = budget // per_frame * tubelet
@@ -83,9 +82,9 @@ def main(argv=None):
         print(f'[{i}/{len(settings)}] budget {budget}: {method} {grid[0]}x{grid[1]} '
               f'(elapsed {time.time() - start:.0f}s)', flush=True)
         metrics = run_test(args, grid, test_budget, tag)
-        tokens = min(grid[0] // tubelet * (grid[1] // args.patch_size)**2, test_budget or 10**9)
+        tokens, gmacs = cost(model, grid, test_budget)
         rows.append((budget, method, f'{grid[0]}x{grid[1]}', tokens,
-                     100 * metrics.get('acc/top1', float('nan')), gmacs(model, grid, test_budget)))
+                     100 * metrics.get('acc/top1', float('nan')), gmacs))
     header = '| budget | method | grid (T x side) | tokens | top-1 (%) | GMACs/view |'
     lines = [header, '|---|---|---|---|---|---|']
     lines += [f'| {b} | {m} | {g} | {t} | {a:.1f} | {c:.4f} |' for b, m, g, t, a, c in rows]

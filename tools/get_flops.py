@@ -177,16 +177,17 @@ def main(argv=None):
 
     result = count_macs(model, frames, height, width, budget=budget, head=args.head,
                         device='meta' if args.device == 'meta' else None)
-    analytic = None
-    if result['grid_tokens'] is not None:
-        analytic = analytic_for_model(model, result['tokens'], result['grid_tokens'])
+    analytic = analytic_for_model(model, result['tokens'], result['grid_tokens'])
 
-    name = type(getattr(model, 'backbone', model)).__name__
+    backbone = getattr(model, 'backbone', model)
+    name = type(backbone).__name__
+    prefix = backbone.num_prefix_tokens
     print(f'{name} MACs of one view  ({args.config})')
     print(f'  grid          {frames} x {height} x {width}  [{grid_src}]')
     print(f'  budget        {budget}  [{budget_src}]')
     kept = result['tokens']
-    print(f'  patch tokens  {kept} kept of {result["grid_tokens"]} sampled (+1 cls)')
+    print(f'  patch tokens  {kept} kept of {result["grid_tokens"]} sampled'
+          + (f' (+{prefix} prefix)' if prefix else ''))
     print(f'  head          {result["head"]}'
           + ('  [--head]' if args.head is not None else '  [chosen by the recognizer]'))
     rows = []

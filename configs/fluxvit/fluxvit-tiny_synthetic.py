@@ -47,6 +47,7 @@ model = dict(
         head_budgets=train_budgets,
         pool_num_heads=4,
         pool_dims=128,
+        loss_cls=dict(type='CrossEntropyLoss'),
         label_smooth_eps=0.0,
         average_clips='prob'),
     data_preprocessor=dict(

@@ -21,7 +21,8 @@ model = dict(
                  norm_cfg=dict(type='LN', eps=1e-6), drop_path_rate=0.1),
         selector=dict(type='GroupDynamicSelector')),
     cls_head=dict(type='FluxMultiHead', num_classes=400, in_channels=768, head_budgets=budgets,
-                  pool_num_heads=16, pool_dims=768, label_smooth_eps=0.1, average_clips='prob'),
+                  pool_num_heads=16, pool_dims=768, loss_cls=dict(type='CrossEntropyLoss'),
+                  label_smooth_eps=0.1, average_clips='prob'),
     data_preprocessor=dict(
         type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
         format_shape='NCTHW',

@@ -9,14 +9,12 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
+from .checkpoint_fit import CheckpointMismatchError, check_shapes
+
 BACKBONE_PREFIXES = ('cls_token', 'pos_embed', 'gpe_proj.', 'patch_embed.', 'blocks.')
 HEAD_PREFIXES = ('clip_projector.', 'fc_norm.', 'head.', 'final_clip_decoder_for_projs.')
 STRIP_PREFIXES = ('module.', 'backbone.', 'encoder.')
 WIDTH_TO_ARCH = {384: 'small', 768: 'base'}
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint does not fit the architecture; the message lists the keys."""
 
 
 def unwrap_checkpoint(obj: Mapping) -> Dict[str, torch.Tensor]:
@@ -89,19 +87,10 @@ def convert_official_state_dict(checkpoint: Mapping,
 
 
 def check_against(state: Mapping[str, torch.Tensor], expected: Mapping[str, Tuple[int, ...]]) -> None:
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k])}'
-                   for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k]))
-    if missing or unexpected or wrong:
-        lines = []
-        if wrong:
-            lines.append(f'{len(wrong)} shape mismatches: ' + '; '.join(wrong[:8]))
-        if missing:
-            lines.append(f'{len(missing)} missing keys: {missing[:8]}')
-        if unexpected:
-            lines.append(f'{len(unexpected)} unexpected keys: {unexpected[:8]}')
-        raise CheckpointMismatchError('Checkpoint does not fit the model. ' + ' | '.join(lines))
+    """Converted weights must fit exactly: no missing, unexpected or mis-shaped key."""
+    check_shapes(state, expected, 'converted checkpoint', allow_unexpected=False,
+                 fix='Fix: pass the --config of the model these weights are for '
+                 '(width, depth, classes, heads and pool dims must match).')
 
 
 def expected_shapes(model_cfg: Mapping) -> Dict[str, Tuple[int, ...]]:

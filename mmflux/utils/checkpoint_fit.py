@@ -7,7 +7,7 @@ model then predicts with those weights left at their random initialisation. That
 right when fine-tuning from a pre-trained model and wrong when testing one, so the
 inference tools check the fit first and name every mismatch and the fix.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
@@ -15,8 +15,45 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
-class CheckpointMismatchError(RuntimeError):
-    """Raised when a checkpoint misses weights of the model or has other shapes."""
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit a model: the message names the keys and the fix.
+
+    The one error of checkpoint fit checks (:func:`check_shapes`), raised both when
+    loading for inference and when converting official weights.
+    """
+
+
+FIX_CONFIG = ('Fix: use the config the checkpoint was trained with (a copy is in its work dir); '
+              'official FluxViT weights must first go through tools/convert_checkpoint.py.')
+
+
+def _shown(keys: Sequence[str], limit: int = 8) -> str:
+    more = f' ... ({len(keys)} in all)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def check_shapes(state: Mapping[str, Any], expected: Mapping[str, Sequence[int]],
+                 source: str = 'checkpoint', allow_unexpected: bool = True,
+                 fix: str = FIX_CONFIG) -> List[str]:
+    """Raise :class:`CheckpointMismatchError` if ``state`` lacks a key of ``expected``
+    (name -> shape), holds one with another shape, or (``allow_unexpected=False``)
+    holds a key ``expected`` lacks; return the keys ``expected`` does not use."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f'{k}: checkpoint {list(state[k].shape)} vs model {list(v)}'
+             for k, v in expected.items()
+             if k in state and hasattr(state[k], 'shape') and tuple(state[k].shape) != tuple(v)]
+    if missing or wrong or (unexpected and not allow_unexpected):
+        lines = [f'{source} does not fit the model:']
+        if wrong:
+            lines.append(f'  shape mismatches: {_shown(wrong)}')
+        if missing:
+            lines.append(f'  missing keys (missing from the checkpoint): {_shown(missing)}')
+        if unexpected and not allow_unexpected:
+            lines.append(f'  unexpected keys: {_shown(unexpected)}')
+        lines.append(fix)
+        raise CheckpointMismatchError('\n'.join(lines))
+    return unexpected
 
 
 def checkpoint_state_dict(checkpoint: Any) -> Dict[str, torch.Tensor]:
@@ -31,26 +68,11 @@ def checkpoint_state_dict(checkpoint: Any) -> Dict[str, torch.Tensor]:
 
 def check_checkpoint_fits(model: torch.nn.Module, state: Dict[str, torch.Tensor],
                           filename: str = 'checkpoint') -> List[str]:
-    """Raise :class:`CheckpointMismatchError` if ``state`` lacks a weight of ``model``
-    or holds one with another shape; return the keys the model does not use."""
+    """:func:`check_shapes` of ``state`` against ``model``; return the keys it does not use."""
     if is_model_wrapper(model):
         model = model.module
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
-                  if k in state and hasattr(state[k], 'shape') and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or mismatched:
-        lines = [f'{filename} does not fit the model built from the config:']
-        lines += [f'  {k}: checkpoint {list(c)} vs model {list(m)}' for k, c, m in mismatched[:10]]
-        if len(mismatched) > 10:
-            lines.append(f'  ... and {len(mismatched) - 10} more tensors of another shape')
-        if missing:
-            shown = ', '.join(missing[:10]) + (f' ... ({len(missing)} in all)' if len(missing) > 10 else '')
-            lines.append(f'  missing from the checkpoint: {shown}')
-        lines.append('Fix: use the config the checkpoint was trained with (a copy is in its work dir); '
-                     'official FluxViT weights must first go through tools/convert_checkpoint.py.')
-        raise CheckpointMismatchError('\n'.join(lines))
-    return [k for k in state if k not in expected]
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return check_shapes(state, expected, filename)
 
 
 def _checked_state(model: torch.nn.Module, filename: str, map_location: Optional[str],

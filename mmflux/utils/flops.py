@@ -96,10 +96,11 @@ def analytic_macs(embed_dims: int,
                   pool_dims: int = 768,
                   mlp_ratio: float = 4.0,
                   patch_dim: int = 3 * 14 * 14,
-                  with_cls_token: bool = True) -> Dict:
+                  num_prefix_tokens: int = 1) -> Dict:
     """Closed-form MACs of one view (spec section 7.3).
 
-    With C = ``embed_dims``, N = ``tokens`` kept patch tokens and n = N + 1 (cls)::
+    With C = ``embed_dims``, N = ``tokens`` kept patch tokens and
+    n = N + ``num_prefix_tokens`` (1: FluxViT's cls)::
 
         blocks     = depth * [(4 + 2 * mlp_ratio) * n * C^2 + 2 * n^2 * C]
                      (qkv 3nC^2, proj nC^2, MLP 2 * mlp_ratio * nC^2; QK^T and AV 2n^2C)
@@ -122,7 +123,7 @@ def analytic_macs(embed_dims: int,
     if grid_tokens < tokens:
         raise ValueError(f'grid_tokens ({grid_tokens}) must be >= tokens ({tokens}).')
     C = embed_dims
-    n = tokens + (1 if with_cls_token else 0)
+    n = tokens + num_prefix_tokens
     blocks = depth * ((4 + 2 * mlp_ratio) * n * C * C + 2 * n * n * C)
     patch = grid_tokens * patch_dim * C
     projector = C * C + 2 * n * C * C + pool_dims * C + 2 * n * C
@@ -273,7 +274,8 @@ def count_macs(model: nn.Module,
     Args:
         model: a :class:`FluxRecognizer` (backbone + the head the recognizer would
             use for the kept token count, or ``head``), or a bare budget-aware
-            backbone such as :class:`FluxViT` (backbone only).
+            backbone (``return_output=True``) such as :class:`FluxViT`
+            (backbone only). Token counts are what the backbone reports.
         frames, height, width: the sampled grid of the view (pixels).
         budget: patch tokens kept (None: all, no selection).
         head: force a head of a :class:`FluxMultiHead`.
@@ -282,8 +284,8 @@ def count_macs(model: nn.Module,
 
     Returns:
         dict with ``gmacs`` (1e9 MACs), ``params_m`` / ``params_deploy_m``
-        (see :func:`count_params`), ``tokens`` (patch tokens after selection, cls
-        excluded), ``grid_tokens`` (patch tokens of the sampled grid), ``head``
+        (see :func:`count_params`), ``tokens`` (patch tokens after selection, prefix
+        tokens such as cls excluded), ``grid_tokens`` (patch tokens of the sampled grid), ``head``
         (index used or None), ``grid`` and ``budget``, and ``breakdown`` (GMACs of
         ``patch_embed``, ``selector``, ``blocks``, ``projector``, ``fc_norm``,
         ``classifier``, ``other``).
@@ -298,14 +300,6 @@ def count_macs(model: nn.Module,
         torch.device(device) if device is not None else _model_device(model))
     x = torch.zeros(1, in_channels, frames, height, width, device=dev, dtype=_model_dtype(model))
 
-    backbone = getattr(run_model, 'backbone', run_model)
-    patch_embed = getattr(backbone, 'patch_embed', None)
-    grid_tokens = None
-    if patch_embed is not None and hasattr(patch_embed, 'grid_size'):
-        hp, wp = patch_embed.grid_size(height, width)
-        num_frames = getattr(patch_embed, 'num_frames', None)
-        grid_tokens = (num_frames(frames) if num_frames is not None else frames) * hp * wp
-
     used_head = None
     try:
         with _flop_counting(run_model) as counter:
@@ -317,11 +311,10 @@ def count_macs(model: nn.Module,
                     _, info = run_model.extract_feat(x, stage='head')
                 finally:
                     run_model.test_cfg = saved_cfg
-                used_head, tokens = info['head'], info['num_tokens']
+                used_head, tokens, grid_tokens = info['head'], info['num_tokens'], info['grid_tokens']
             else:
-                out = run_model(x, budget=budget)
-                out = out[0] if isinstance(out, (tuple, list)) else out
-                tokens = out.shape[1] - 1
+                out = run_model(x, budget=budget, return_output=True)
+                tokens, grid_tokens = out.num_kept, out.grid_tokens
     finally:
         if run_model is model:
             model.train(was_training)
@@ -356,18 +349,16 @@ def count_module_macs(module: nn.Module, input_shape: Sequence[int], device: Opt
 
 
 def analytic_for_model(model: nn.Module, tokens: int, grid_tokens: int) -> Optional[Dict]:
-    """:func:`analytic_macs` with the sizes read off a FluxRecognizer (None if not one)."""
+    """:func:`analytic_macs` with the sizes read off a FluxViT recognizer (None if not one)."""
     backbone = getattr(model, 'backbone', None)
     cls_head = getattr(model, 'cls_head', None)
     if backbone is None or cls_head is None or not hasattr(backbone, 'arch_settings'):
         return None
-    settings = backbone.arch_settings
-    pe = backbone.patch_embed
     return analytic_macs(
         backbone.embed_dims, backbone.depth, tokens, grid_tokens,
         num_classes=cls_head.num_classes, pool_dims=getattr(cls_head, 'pool_dims', 768),
-        mlp_ratio=settings.get('mlp_ratio', 4.0),
-        patch_dim=pe.in_channels * getattr(pe, 'tubelet_size', 1) * pe.patch_size * pe.patch_size)
+        mlp_ratio=backbone.arch_settings['mlp_ratio'], patch_dim=backbone.patch_embed.patch_dim,
+        num_prefix_tokens=backbone.num_prefix_tokens)
 
 
 def format_table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:

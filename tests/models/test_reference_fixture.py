@@ -29,7 +29,7 @@ def test_every_case(reference, converted_model):
     assert len(reference['cases']) >= 8
     for case in reference['cases']:
         with torch.no_grad():
-            tokens, kept = model.backbone(case['inputs'], budget=case['budget'], return_indices=True)
+            tokens, kept = model.backbone.forward_features(case['inputs'], budget=case['budget'])[:2]
         if case.get('kept_indices') is None:
             assert kept is None, case_id(case)
             assert tokens.shape[1] == 1 + case['frames'] * (case['side'] // 14)**2
@@ -79,6 +79,11 @@ def test_flux_multi_loss(reference):
     align = torch.stack([losses[f'loss_align_{h}'] for h in ref['heads'][1:]])
     torch.testing.assert_close(cls, ref['loss_cls'], atol=TOL, rtol=0)
     torch.testing.assert_close(align, ref['loss_align'], atol=TOL, rtol=0)
-    torch.testing.assert_close(sum(losses.values()), ref['loss_total'], atol=TOL, rtol=0)
-    sum(losses.values()).backward()
+    assert set(losses) == {'loss_cls_0', 'loss_cls_1', 'loss_cls_2', 'loss_align_1',
+                           'loss_align_2'}  # soft targets: no accuracy, as MMAction2's heads
+    total = sum(losses.values())
+    torch.testing.assert_close(total, ref['loss_total'], atol=TOL, rtol=0)
+    # the error the report quotes, for the record
+    print(f'max |loss - reference| = {(cls - ref["loss_cls"]).abs().max().item():.2e}')
+    total.backward()
     assert model.backbone.patch_embed.proj.weight.grad.abs().sum() > 0

@@ -45,7 +45,7 @@ def test_random_grids_and_budgets(selector):
         x = torch.randn(batch, 3, frames, hp * PATCH, wp * PATCH)
         total = frames * hp * wp
         with torch.no_grad():
-            tokens, kept = model(x, budget, return_indices=True)
+            tokens, kept = model.forward_features(x, budget)[:2]
         case = dict(frames=frames, hw=(hp, wp), batch=batch, budget=budget)
         if budget is None or budget >= total:
             expected = total
@@ -84,9 +84,9 @@ def test_bf16_autocast_stays_close_to_fp32():
     for frames, hp, wp, batch, budget in cases(seed=3):
         x = torch.randn(batch, 3, frames, hp * PATCH, wp * PATCH)
         with torch.no_grad():
-            ref, kept_ref = model(x, budget, return_indices=True)
+            ref, kept_ref = model.forward_features(x, budget)[:2]
             with torch.autocast('cpu', dtype=torch.bfloat16):
-                low, kept_low = model(x, budget, return_indices=True)
+                low, kept_low = model.forward_features(x, budget)[:2]
         assert torch.isfinite(low).all()
         assert low.shape == ref.shape
         if kept_ref is not None and not torch.equal(kept_ref, kept_low):

@@ -44,9 +44,20 @@ def test_wrong_class_count_is_refused():
 def test_missing_and_foreign_keys_are_named():
     state = official_random_state('small')
     del state['blocks.3.mlp.fc1.bias']
-    with pytest.raises(CheckpointMismatchError, match=r'missing keys: .*blocks\.3\.mlp\.fc1\.bias'):
+    with pytest.raises(CheckpointMismatchError, match=r'missing keys .*blocks\.3\.mlp\.fc1\.bias'):
         convert_official_state_dict(state, expected_shapes(config_model('fluxvit-s14_k400.py')))
     state = official_random_state('small')
     state['text_encoder.weight'] = torch.zeros(3)
     with pytest.raises(CheckpointMismatchError, match='text_encoder.weight'):
         convert_official_state_dict(state)
+
+
+def test_one_error_for_every_checkpoint_that_does_not_fit():
+    from mmflux.utils import checkpoint_fit
+    assert CheckpointMismatchError is checkpoint_fit.CheckpointMismatchError
+    state = official_random_state('small')
+    expected = expected_shapes(config_model('fluxvit-s14_k400.py'))
+    del expected['cls_head.head.2.bias']  # a model with a head fewer: the checkpoint has extra keys
+    with pytest.raises(checkpoint_fit.CheckpointMismatchError,
+                       match=r'unexpected keys: cls_head\.head\.2\.bias'):
+        convert_official_state_dict(state, expected)

@@ -14,6 +14,9 @@ model = dict(
         head_budgets=(3072, 2048, 1024),
         pool_num_heads=16,
         pool_dims=768,
+        # the one classification loss, applied by the head at every trained budget to the
+        # (Mixup/CutMix-soft) labels after smoothing them once by label_smooth_eps
+        loss_cls=dict(type='CrossEntropyLoss'),
         label_smooth_eps=0.1,
         average_clips='prob'),
     data_preprocessor=dict(
@@ -22,7 +25,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         format_shape='NCTHW',
         # random erasing 0.25 then timm-style batch Mixup 0.8 / CutMix 1.0 (label
-        # smoothing 0.1 is applied by the recognizer through label_smooth_eps)
+        # smoothing 0.1 is the head's label_smooth_eps, so the blending does none)
         blending=dict(type='FluxBatchAugment', num_classes=400, mixup_alpha=0.8,
                       cutmix_alpha=1.0, prob=1.0, switch_prob=0.5,
                       erasing=dict(prob=0.25, mode='pixel'))),

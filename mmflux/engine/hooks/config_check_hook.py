@@ -1,20 +1,22 @@
-"""Run :func:`mmflux.utils.config_check.check_flux_config` when a runner starts."""
+"""Check the built Flux objects of a runner against each other before the first iteration."""
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 
 from mmaction.registry import HOOKS
-from mmflux.utils.config_check import check_flux_config
+from mmflux.utils.config_check import check_built, raise_problems
 
 
 @HOOKS.register_module()
 class FluxConfigCheckHook(Hook):
-    """Check the runner's config in ``before_run`` (before any iteration).
+    """Run :func:`~mmflux.utils.config_check.check_built` in ``before_run``.
 
-    ``tools/train.py`` / ``tools/test.py`` of mmflux already check the config
-    right after merging it; this hook gives the same check to runners started
-    any other way (MMAction2's tools, notebooks). mmengine builds the train /
-    test dataloaders (and thereby the :class:`~mmflux.datasets.FluxBatchSampler`,
-    which validates its ranges) just before ``before_run``, so every config
-    error surfaces before the first iteration.
+    mmengine builds the model when the runner is made and the train (or test)
+    loop with its dataloader, and thereby the
+    :class:`~mmflux.datasets.FluxBatchSampler`, just before ``before_run``; so
+    every object has checked its own arguments, and this hook checks what spans
+    them (sampler vs backbone, budgets vs grids, crops vs patches, labels vs
+    classes) before any iteration or weight loading, for runners started any way
+    (mmflux's or MMAction2's tools, notebooks).
 
     Usage: ``custom_hooks = [dict(type='FluxConfigCheckHook')]``.
     """
@@ -22,6 +24,8 @@ class FluxConfigCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
-        cfg = getattr(runner, 'cfg', None)
-        if cfg is not None:
-            check_flux_config(cfg)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        loop = getattr(runner, '_train_loop', None)
+        loader = getattr(loop, 'dataloader', None)
+        batch_sampler = getattr(loader, 'batch_sampler', None)
+        raise_problems(check_built(model, batch_sampler, getattr(runner, 'cfg', None)))

@@ -1,4 +1,5 @@
+from .base import BaseFluxBackbone
 from .fluxvit import ARCH_SETTINGS, FluxViT
 from .selective_vit import SelectiveVisionTransformer
 
-__all__ = ['ARCH_SETTINGS', 'FluxViT', 'SelectiveVisionTransformer']
+__all__ = ['ARCH_SETTINGS', 'BaseFluxBackbone', 'FluxViT', 'SelectiveVisionTransformer']

@@ -1,15 +1,15 @@
 """FluxViT: a ViT/14 that runs at any grid and any token budget."""
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional, Tuple, Union
 
 import torch
 import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmaction.registry import MODELS
+from ..geometry import BackboneOutput
 from ..layers import DepthwiseAffine, DualNormPatchEmbed, FluxBlock, resize_pos_table, sincos_3d
-from ..selectors import check_budget
+from .base import BaseFluxBackbone
 
 ARCH_SETTINGS: Dict[str, Dict] = {
     # pos_frames x pos_side^2 is the storage grid of the released pos_embed tables
@@ -36,12 +36,13 @@ def resolve_arch(arch: Union[str, Dict]) -> Dict:
 
 
 @MODELS.register_module()
-class FluxViT(BaseModule):
+class FluxViT(BaseFluxBackbone):
     """FluxViT backbone (arXiv 2503.14237), in the released weights' key layout.
 
     Forward: dual-norm patch embedding -> (optional) token selection for a
     budget -> + global positional embedding resized to the input grid -> blocks.
-    Returns the token sequence (B, 1 + K, C), cls first; K = kept patch tokens.
+    :meth:`forward_features` returns a :class:`BackboneOutput` whose tokens are
+    (B, 1 + K, C), cls first (``num_prefix_tokens = 1``); K = kept patch tokens.
 
     Args:
         arch: ``'small'`` / ``'base'`` or a dict with ``embed_dims``, ``depth``,
@@ -58,6 +59,8 @@ class FluxViT(BaseModule):
             (all on in the released models).
         with_cp: activation checkpointing of every block in training.
     """
+
+    num_prefix_tokens = 1
 
     def __init__(self,
                  arch: Union[str, Dict] = 'small',
@@ -98,7 +101,7 @@ class FluxViT(BaseModule):
                       use_lpe=use_lpe, layer_scale_init_value=layer_scale_init_value,
                       drop_path=rates[i]) for i in range(self.depth)
         ])
-        self.selector = MODELS.build(selector) if selector is not None else None
+        self.selector = self.build_selector(selector)
         self._pos_cache: Dict[Tuple, torch.Tensor] = {}
         self._init_pos_embed()
 
@@ -162,36 +165,23 @@ class FluxViT(BaseModule):
         return pos
 
     # --------------------------------------------------------- forward
-    def select_tokens(self, tokens: torch.Tensor, budget: Optional[int]) -> Optional[torch.Tensor]:
-        """Kept patch indices (B, K) for ``budget``, or None when all tokens fit."""
-        if budget is None:
-            return None
-        check_budget(budget)
-        B, T, L, _ = tokens.shape
-        if budget >= T * L:
-            return None
-        if self.selector is None:
-            raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
-                             'backbone has no selector; set backbone.selector.')
-        return self.selector(tokens.detach(), budget)
+    def embedding_parameters(self) -> Iterator[nn.Parameter]:
+        # gpe_proj is not here: the released layer decay gives it the head's lr
+        yield from (self.cls_token, self.pos_embed)
+        yield from self.patch_embed.parameters()
 
-    def forward(self, x: torch.Tensor, budget: Optional[int] = None,
-                return_indices: bool = False):
-        """x: (B, C, T, H, W) normalised video; budget: patch tokens to keep (None: all).
-
-        Returns tokens (B, 1 + K, C), and the kept indices (B, K) or None when
-        ``return_indices``.
-        """
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        """x: (B, C, T, H, W) normalised video; budget: patch tokens to keep (None: all)."""
         if x.dim() != 5:
             raise ValueError(f'FluxViT expects (B, C, T, H, W) inputs, got shape {tuple(x.shape)}.')
-        B, _, _, H, W = x.shape
-        hp, wp = self.patch_embed.grid_size(H, W)
-        tokens = self.patch_embed(x)  # (B, T, L, C), T token frames
-        T = tokens.shape[1]
-        kept = self.select_tokens(tokens, budget)
+        B = x.shape[0]
+        grid = self.token_grid(*x.shape[2:])
+        tokens = self.patch_embed(x)  # (B, t, h * w, C)
+        kept = self.select_tokens(tokens, budget, generator)
         C = self.embed_dims
-        pos = self.positional_embedding(T, hp, wp).to(tokens.dtype)
-        tokens = tokens.reshape(B, T * hp * wp, C) + pos
+        pos = self.positional_embedding(*grid).to(tokens.dtype)
+        tokens = tokens.reshape(B, -1, C) + pos
         if kept is not None:
             tokens = torch.gather(tokens, 1, kept.unsqueeze(-1).expand(-1, -1, C))
         cls = (self.cls_token + self.pos_embed[:, :1]).to(tokens.dtype).expand(B, -1, -1)
@@ -201,6 +191,4 @@ class FluxViT(BaseModule):
                 x = cp.checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)
-        if return_indices:
-            return x, kept
-        return x
+        return BackboneOutput(x, kept, self.num_prefix_tokens, grid)

@@ -1,16 +1,17 @@
 """MMAction2's own VisionTransformer, driven at any grid and token budget."""
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 import torch
-from mmengine.model import BaseModule
+from torch import nn
 
 from mmaction.registry import MODELS
+from ..geometry import BackboneOutput
 from ..layers import resize_pos_table
-from ..selectors import check_budget
+from .base import BaseFluxBackbone
 
 
 @MODELS.register_module()
-class SelectiveVisionTransformer(BaseModule):
+class SelectiveVisionTransformer(BaseFluxBackbone):
     """Flux for an unchanged ``mmaction.models.VisionTransformer`` (vit_mae.py).
 
     The wrapped ViT's own modules (patch embedding, positional table, blocks,
@@ -18,7 +19,8 @@ class SelectiveVisionTransformer(BaseModule):
     the positional table is interpolated in time *and* space to the input grid
     (MMAction2's ViT interpolates space only), and a token selector keeps
     ``budget`` tokens after the patch embedding. Returns all kept tokens
-    (B, K, C), so any pooling head (e.g. :class:`FluxMultiHead`) can follow.
+    (B, K, C): MMAction2's ViT has no cls token (``num_prefix_tokens = 0``), so
+    any pooling head (e.g. :class:`FluxMultiHead`) can follow.
 
     Args:
         vit: config of MMAction2's ``VisionTransformer`` (its ``num_frames`` and
@@ -33,41 +35,38 @@ class SelectiveVisionTransformer(BaseModule):
         vit.setdefault('type', 'VisionTransformer')
         vit['return_feat_map'] = True
         self.vit = MODELS.build(vit)
-        self.tubelet = self.tubelet_size = int(vit.get('tubelet_size', 2))
-        self.patch_size = int(vit.get('patch_size', 16))
-        self.pos_frames = int(vit.get('num_frames', 16)) // self.tubelet
+        # the built ViT is the owner of its sizes: read them off its patch embedding
+        conv = self.vit.patch_embed.projection
+        self.tubelet_size, self.patch_size = int(conv.stride[0]), int(conv.stride[1])
         self.pos_side = self.vit.grid_size[0]
+        self.pos_frames = self.vit.pos_embed.shape[1] // self.pos_side**2
         self.embed_dims = self.vit.embed_dims
-        self.selector = MODELS.build(selector) if selector is not None else None
+        self.selector = self.build_selector(selector)
 
     @property
     def blocks(self):
-        """The ViT's blocks (the layer-decay optimizer constructor reads them)."""
+        """The ViT's blocks, in order."""
         return self.vit.blocks
+
+    def embedding_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.vit.patch_embed.parameters()
+        if isinstance(self.vit.pos_embed, nn.Parameter):  # learnable positions
+            yield self.vit.pos_embed
 
     def positional_embedding(self, frames: int, height: int, width: int) -> torch.Tensor:
         table = self.vit.pos_embed.reshape(self.pos_frames, self.pos_side, self.pos_side,
                                            self.embed_dims)
         return resize_pos_table(table, frames, height, width)
 
-    def forward(self, x: torch.Tensor, budget: Optional[int] = None,
-                return_indices: bool = False):
-        B, _, T, H, W = x.shape
-        p = self.patch_size
-        if H % p or W % p or T % self.tubelet:
-            raise ValueError(f'Input grid {T}x{H}x{W} must be a multiple of tubelet {self.tubelet} '
-                             f'in time and of the patch size {p} in space.')
-        frames, hp, wp = T // self.tubelet, H // p, W // p
-        tokens = self.vit.patch_embed(x)[0]  # (B, frames * hp * wp, C)
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        B = x.shape[0]
+        grid = self.token_grid(*x.shape[2:])
+        tokens = self.vit.patch_embed(x)[0]  # (B, t * h * w, C)
         C = tokens.shape[-1]
-        kept = None
-        if budget is not None:
-            check_budget(budget)
-            if budget < tokens.shape[1]:
-                if self.selector is None:
-                    raise ValueError('A token budget was requested but no selector is configured.')
-                kept = self.selector(tokens.detach().reshape(B, frames, hp * wp, C), budget)
-        tokens = tokens + self.positional_embedding(frames, hp, wp).to(tokens.dtype)
+        kept = self.select_tokens(tokens.reshape(B, grid[0], grid[1] * grid[2], C), budget,
+                                  generator)
+        tokens = tokens + self.positional_embedding(*grid).to(tokens.dtype)
         if kept is not None:
             tokens = torch.gather(tokens, 1, kept.unsqueeze(-1).expand(-1, -1, C))
         tokens = self.vit.pos_drop(tokens)
@@ -78,7 +77,7 @@ class SelectiveVisionTransformer(BaseModule):
             # use_mean_pooling=True (MMAction2's fine-tuned VideoMAE): its final LayerNorm sits
             # after the mean; the pooling head here needs tokens, so it normalises each one
             tokens = self.vit.fc_norm(tokens)
-        return (tokens, kept) if return_indices else tokens
+        return BackboneOutput(tokens, kept, self.num_prefix_tokens, grid)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a checkpoint of MMAction2's recognizer names the ViT's weights backbone.<name>;

@@ -1,13 +1,15 @@
 """Multi-budget head: one attention-pooling projector and classifier per budget."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
+from mmaction.evaluation import top_k_accuracy
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
+from mmaction.utils import SampleList
 from ..layers import AttentionPoolProjector
 
 
@@ -40,7 +42,10 @@ class FluxMultiHead(BaseHead):
         pool_num_heads: attention heads of each pooling projector.
         pool_dims: pooled feature size (768 in the released models).
         with_align: build the alignment decoders (training; harmless at test).
-        label_smooth_eps / average_clips / topk: as in MMAction2's ``BaseHead``.
+        loss_cls / label_smooth_eps / average_clips / topk: as in MMAction2's
+            ``BaseHead``: :meth:`loss_by_feat` smooths hard and (Mixup-)soft labels
+            once by ``label_smooth_eps`` and applies ``loss_cls`` (MMAction2's
+            ``CrossEntropyLoss`` takes soft labels) at every trained budget.
     """
 
     def __init__(self,
@@ -56,12 +61,18 @@ class FluxMultiHead(BaseHead):
                  average_clips: Optional[str] = 'prob',
                  init_cfg=None,
                  **kwargs) -> None:
+        if not 0.0 <= label_smooth_eps < 1.0:
+            raise ValueError(f'cls_head.label_smooth_eps={label_smooth_eps!r}: must be in [0, 1); '
+                             'fix: e.g. 0.1 (the released recipe) or 0 for none.')
         super().__init__(num_classes, in_channels, loss_cls=loss_cls,
                          label_smooth_eps=label_smooth_eps, average_clips=average_clips,
                          init_cfg=init_cfg, **kwargs)
-        self.head_budgets: List[int] = [int(b) for b in head_budgets]
-        if not self.head_budgets or any(b < 1 for b in self.head_budgets):
-            raise ValueError(f'cls_head.head_budgets must be positive ints, got {head_budgets}.')
+        budgets = list(head_budgets) if isinstance(head_budgets, (list, tuple)) else []
+        if not budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
+                              for b in budgets):
+            raise ValueError(f'model.cls_head.head_budgets={head_budgets!r}: must be one positive '
+                             'token budget per head; fix: e.g. (3072, 2048, 1024).')
+        self.head_budgets: List[int] = budgets
         num = len(self.head_budgets)
         self.pool_dims = pool_dims
         self.clip_projector = nn.ModuleList(
@@ -118,3 +129,79 @@ class FluxMultiHead(BaseHead):
     def forward(self, x: torch.Tensor, head: int = 0, **kwargs) -> torch.Tensor:
         """Logits (B, num_classes) of head ``head`` for backbone tokens (B, N, C)."""
         return self.classify(self.pool(x, head), head)
+
+    # ------------------------------------------------------------ loss
+    def labels(self, data_samples: SampleList, rows: int) -> torch.Tensor:
+        """Hard (rows, ) or soft (rows, num_classes) labels, repeated over the views.
+
+        ``rows`` = samples x views (repeated augmentation: views share the label).
+        """
+        labels = torch.stack([torch.as_tensor(s.gt_label).reshape(-1) for s in data_samples])
+        if labels.shape[1] == self.num_classes and labels.is_floating_point():
+            soft = True
+        elif labels.shape[1] == 1:
+            soft, labels = False, labels[:, 0].long()
+            bad = labels[(labels < 0) | (labels >= self.num_classes)]
+            if bad.numel():
+                raise ValueError(f'label {int(bad[0])} is out of range for cls_head.num_classes='
+                                 f'{self.num_classes}; fix: set num_classes to the number of '
+                                 'classes of the annotation files.')
+        else:
+            raise ValueError(f'gt_label of shape {tuple(labels.shape[1:])} is neither a class index '
+                             f'nor a soft label of cls_head.num_classes={self.num_classes}.')
+        if rows % len(data_samples):
+            raise ValueError(f'{rows} score rows do not split into views of {len(data_samples)} '
+                             'samples.')
+        labels = labels.repeat_interleave(rows // len(data_samples), dim=0)
+        return labels.float() if soft else labels
+
+    def loss_by_feat(self, cls_scores: Union[torch.Tensor, Sequence[torch.Tensor]],
+                     data_samples: SampleList,
+                     heads: Optional[Sequence[int]] = None) -> Dict[str, torch.Tensor]:
+        """Classification loss (and top-k accuracy on hard labels) of each trained budget.
+
+        ``cls_scores``: one (N * V, num_classes) tensor, or one per entry of
+        ``heads``. A single tensor gives MMAction2's keys (``loss_cls``,
+        ``top1_acc``, ...); a list gives ``loss_cls_<head>`` and
+        ``top<k>_acc_<head>``, and the first (largest) budget's accuracy also as
+        ``top<k>_acc``, the key MMAction2's recognizers log.
+        """
+        if isinstance(cls_scores, torch.Tensor):
+            return self._loss_one(cls_scores, self.labels(data_samples, len(cls_scores)), '')
+        heads = list(range(len(cls_scores))) if heads is None else list(heads)
+        if len(heads) != len(cls_scores):
+            raise ValueError(f'{len(cls_scores)} score tensors for {len(heads)} heads {heads}.')
+        labels = self.labels(data_samples, len(cls_scores[0]))
+        losses: Dict[str, torch.Tensor] = {}
+        for i, (scores, head) in enumerate(zip(cls_scores, heads)):
+            part = self._loss_one(scores, labels, f'_{head}')
+            if i == 0:
+                losses.update({k[:-len(f'_{head}')]: v for k, v in part.items() if '_acc' in k})
+            losses.update(part)
+        return losses
+
+    def _loss_one(self, scores: torch.Tensor, labels: torch.Tensor,
+                  suffix: str) -> Dict[str, torch.Tensor]:
+        losses = {}
+        scores = scores.float()
+        if labels.dim() == 1:
+            accs = top_k_accuracy(scores.detach().cpu().numpy(), labels.cpu().numpy(), self.topk)
+            for k, acc in zip(self.topk, accs):
+                losses[f'top{k}_acc{suffix}'] = torch.tensor(acc, device=scores.device)
+        labels = labels.to(scores.device)
+        if self.label_smooth_eps != 0:
+            if labels.dim() == 1:
+                labels = F.one_hot(labels, self.num_classes).float()
+            labels = (1 - self.label_smooth_eps) * labels + self.label_smooth_eps / self.num_classes
+        loss = self.loss_cls(scores, labels)
+        if isinstance(loss, dict):
+            losses.update({f'{k}{suffix}': v for k, v in loss.items()})
+        else:
+            losses[f'loss_cls{suffix}'] = loss
+        return losses
+
+    def loss_align(self, teacher: torch.Tensor, pooled: torch.Tensor, head: int) -> torch.Tensor:
+        """Smooth-L1 of head ``head``'s aligned feature to the detached largest-budget feature."""
+        target = F.normalize(teacher.detach().float(), dim=-1)
+        student = F.normalize(self.align(pooled, head).float(), dim=-1)
+        return F.smooth_l1_loss(student, target, beta=1.0)

@@ -1,9 +1,8 @@
 """Patch embedding with Dual Patch Norm (RMSNorm before and after the projection)."""
-from typing import Tuple
-
 import torch
 from torch import nn
 
+from ..geometry import token_grid
 from . import onednn
 from .rms_norm import RMSNorm
 
@@ -27,42 +26,26 @@ class DualNormPatchEmbed(nn.Module):
     def __init__(self, embed_dims: int, patch_size: int = 14, in_channels: int = 3,
                  dual_norm: bool = True, eps: float = 1e-6, tubelet_size: int = 1) -> None:
         super().__init__()
-        if not isinstance(tubelet_size, int) or tubelet_size < 1:
-            raise ValueError(f'tubelet_size must be a positive int, got {tubelet_size!r}.')
+        for name, value in (('patch_size', patch_size), ('tubelet_size', tubelet_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'model.backbone.{name}={value!r}: must be a positive int; fix: '
+                                 'e.g. patch_size=14, tubelet_size=1 (the released FluxViT).')
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.in_channels = in_channels
-        patch_dim = in_channels * tubelet_size * patch_size * patch_size
+        self.patch_dim = patch_dim = in_channels * tubelet_size * patch_size * patch_size
         self.norm_before = RMSNorm(patch_dim, eps) if dual_norm else nn.Identity()
         self.proj = nn.Conv3d(in_channels, embed_dims,
                               kernel_size=(tubelet_size, patch_size, patch_size),
                               stride=(tubelet_size, patch_size, patch_size))
         self.norm = RMSNorm(embed_dims, eps) if dual_norm else nn.Identity()
 
-    def grid_size(self, height: int, width: int) -> Tuple[int, int]:
-        p = self.patch_size
-        for name, side in (('height', height), ('width', width)):
-            if side % p != 0 or side < p:
-                raise ValueError(
-                    f'Input {name} {side} is not a positive multiple of the patch size '
-                    f'{p}; resize or crop to a multiple of {p} (e.g. {max(p, side // p * p)}).')
-        return height // p, width // p
-
-    def num_frames(self, frames: int) -> int:
-        """Token frames of a clip of ``frames`` frames (``frames / tubelet_size``)."""
-        t = self.tubelet_size
-        if frames % t != 0 or frames < t:
-            raise ValueError(f'Input frames {frames} is not a positive multiple of the tubelet size '
-                             f'{t}; sample a multiple of {t} frames (e.g. {max(t, frames // t * t)}).')
-        return frames // t
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
         if C != self.in_channels:
             raise ValueError(f'Expected {self.in_channels} input channels, got {C} '
                              '(inputs must be (B, C, T, H, W)).')
-        hp, wp = self.grid_size(H, W)
-        tp = self.num_frames(T)
+        tp, hp, wp = token_grid(T, H, W, self.patch_size, self.tubelet_size)
         p, t = self.patch_size, self.tubelet_size
         x = x.to(self.proj.weight.dtype)
         # (B, C, tp, t, hp, p, wp, p) -> (B, tp, hp, wp, t, p, p, C): channel-fastest vectors

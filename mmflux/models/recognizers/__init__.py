@@ -1,3 +1,3 @@
-from .flux_recognizer import FluxRecognizer, soft_cross_entropy, soft_targets
+from .flux_recognizer import FluxRecognizer
 
-__all__ = ['FluxRecognizer', 'soft_cross_entropy', 'soft_targets']
+__all__ = ['FluxRecognizer']

@@ -1,42 +1,27 @@
 """Recognizer that trains several token budgets at once and tests at any budget."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.registry import MODELS
 from mmaction.utils import OptSampleList, SampleList
-from ..selectors import check_budget
+from ..geometry import BackboneOutput
 
 
-def soft_targets(data_samples: SampleList, num_classes: int, smoothing: float = 0.0,
-                 device=None) -> torch.Tensor:
-    """(N, num_classes) soft targets from hard labels or already-mixed soft labels."""
-    rows = []
-    for sample in data_samples:
-        label = torch.as_tensor(sample.gt_label)
-        if label.numel() == num_classes and label.is_floating_point():
-            rows.append(label.float().reshape(num_classes))
-        else:
-            index = int(label.reshape(-1)[0])
-            if not 0 <= index < num_classes:
-                raise ValueError(f'label {index} is out of range for {num_classes} classes.')
-            rows.append(F.one_hot(torch.tensor(index), num_classes).float())
-    targets = torch.stack(rows).to(device)
-    if smoothing > 0:
-        targets = targets * (1.0 - smoothing) + smoothing / num_classes
-    return targets
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+def _is_budget(value) -> bool:
+    return _is_int(value) and value >= 1
 
 
 @MODELS.register_module()
 class FluxRecognizer(BaseRecognizer):
-    """Video recognizer for budget-flexible backbones (FluxViT, or any backbone whose
-    ``forward(x, budget=...)`` returns tokens) and a :class:`FluxMultiHead`.
+    """Video recognizer for budget-flexible backbones (a :class:`BaseFluxBackbone`
+    such as FluxViT: ``backbone(x, budget, return_output=True)`` returns a
+    :class:`BackboneOutput`) and a :class:`FluxMultiHead`.
 
     Training (``train_cfg``):
         budgets: token budgets run on every batch (Flux-Multi: ``(3072, 2048,
@@ -46,7 +31,8 @@ class FluxRecognizer(BaseRecognizer):
         align_weight: weight of the smooth-L1 alignment of every smaller budget's
             projected feature to the detached feature of the first budget
             (0 disables it; Flux-Single has none).
-        Loss terms are logged as ``loss_cls_<head>`` and ``loss_align_<head>``.
+        Losses come from the head (``cls_head.loss_by_feat``: ``loss_cls_<head>``,
+        ``top1_acc``...) and ``cls_head.loss_align`` (``loss_align_<head>``).
 
     Testing (``test_cfg``):
         token_budget: patch tokens kept per view (None: all).
@@ -58,72 +44,97 @@ class FluxRecognizer(BaseRecognizer):
     def __init__(self, backbone: Dict, cls_head: Dict, neck: Optional[Dict] = None,
                  train_cfg: Optional[Dict] = None, test_cfg: Optional[Dict] = None,
                  data_preprocessor: Optional[Dict] = None) -> None:
+        errors = self.cfg_errors(train_cfg, test_cfg)
+        if errors:
+            raise ValueError('\n'.join(errors))
         super().__init__(backbone, cls_head=cls_head, neck=neck, train_cfg=train_cfg,
                          test_cfg=test_cfg, data_preprocessor=data_preprocessor)
-        self.train_budgets, self.train_heads = self._parse_train_cfg(train_cfg or {})
-        self.align_weight = float((train_cfg or {}).get('align_weight', 1.0))
-        self._check_test_cfg(test_cfg or {})
+        if not callable(getattr(self.backbone, 'forward_features', None)):
+            raise ValueError(f'model.backbone.type={type(self.backbone).__name__!r} has no '
+                             'forward_features(x, budget) returning a BackboneOutput; fix: use a '
+                             'Flux backbone (a BaseFluxBackbone: FluxViT, '
+                             'SelectiveVisionTransformer).')
+        train_cfg = train_cfg or {}
+        self.train_budgets = list(train_cfg.get('budgets', self.cls_head.head_budgets))
+        self.train_heads = list(train_cfg.get('heads', range(len(self.train_budgets))))
+        self.align_weight = float(train_cfg.get('align_weight', 1.0))
+        errors = self._head_errors()
+        if errors:
+            raise ValueError('\n'.join(errors))
 
     # ------------------------------------------------------------ config
-    def _parse_train_cfg(self, cfg: Dict) -> Tuple[List[int], List[int]]:
-        num_heads = self.cls_head.num_heads
-        budgets = list(cfg.get('budgets', self.cls_head.head_budgets))
-        heads = list(cfg.get('heads', range(len(budgets))))
-        for budget in budgets:
-            if budget is not None:
-                try:
-                    check_budget(budget)
-                except ValueError as err:
-                    raise ValueError(f'model.train_cfg.budgets: {err}') from None
-        if len(heads) != len(budgets):
-            raise ValueError(f'model.train_cfg.heads {heads} must give one head per budget '
-                             f'in model.train_cfg.budgets {budgets}.')
-        for head in heads:
-            if not isinstance(head, int) or not 0 <= head < num_heads:
-                raise ValueError(f'model.train_cfg.heads contains {head!r} but cls_head has '
-                                 f'{num_heads} heads (0..{num_heads - 1}); set '
-                                 'cls_head.head_budgets to one budget per head.')
-        return budgets, heads
+    @staticmethod
+    def cfg_errors(train_cfg: Optional[Dict], test_cfg: Optional[Dict]) -> List[str]:
+        """Problems of the recognizer's own budget settings (no other object needed)."""
+        errors = []
+        budgets = (train_cfg or {}).get('budgets')
+        if budgets is not None:
+            if not isinstance(budgets, (list, tuple)) or not budgets:
+                errors.append(f'model.train_cfg.budgets={budgets!r}: expected a non-empty list of '
+                              'token budgets; fix: e.g. budgets=(3072, 2048, 1024) (Flux-Multi) '
+                              'or (2048,).')
+            else:
+                errors += [f'model.train_cfg.budgets={list(budgets)}: {b!r} is not a token count '
+                           '>= 1; fix: use a positive int (patch tokens kept) or None to keep '
+                           'every token.' for b in budgets if b is not None and not _is_budget(b)]
+        budget = (test_cfg or {}).get('token_budget')
+        if budget is not None and not _is_budget(budget):
+            errors.append(f'model.test_cfg.token_budget={budget!r}: {budget!r} is not a token '
+                          'count >= 1; fix: use a positive int (patch tokens kept) or None to '
+                          'keep every token.')
+        return errors
 
-    def _check_test_cfg(self, cfg: Dict) -> None:
-        budget = cfg.get('token_budget')
-        if budget is not None:
-            try:
-                check_budget(budget)
-            except ValueError as err:
-                raise ValueError(f'model.test_cfg.token_budget: {err}') from None
-        head = cfg.get('head')
-        if head is not None:
-            try:
-                self.cls_head.check_head(head)
-            except ValueError as err:
-                raise ValueError(f'model.test_cfg.head: {err}') from None
+    def _head_errors(self) -> List[str]:
+        """Budgets and heads must pair up with the head's declared budgets."""
+        budgets, heads = self.train_budgets, self.train_heads
+        head_budgets = self.cls_head.head_budgets
+        num = len(head_budgets)
+        errors = []
+        test_head = (self.test_cfg or {}).get('head')
+        if test_head is not None and not (_is_int(test_head) and 0 <= test_head < num):
+            errors.append(f'model.test_cfg.head={test_head!r}: out of range for the {num} heads '
+                          f'of model.cls_head.head_budgets={head_budgets}; fix: use 0..{num - 1} '
+                          'or None (nearest budget).')
+        if len(heads) != len(budgets):
+            return errors + [f'model.train_cfg.heads={heads!r}: must give one head per budget of '
+                             f'model.train_cfg.budgets={budgets}; fix: e.g. '
+                             f'heads={tuple(range(len(budgets)))}.']
+        bad = [h for h in heads if not (_is_int(h) and 0 <= h < num)]
+        if bad:
+            return errors + [f'model.train_cfg.heads={heads}: {bad} out of range for the {num} '
+                             f'heads of model.cls_head.head_budgets={head_budgets}; fix: use '
+                             f'heads in 0..{num - 1} or give cls_head one budget per head.']
+        return errors
 
     @property
     def test_budget(self) -> Optional[int]:
         return (self.test_cfg or {}).get('token_budget')
 
     # ------------------------------------------------------------ features
-    def _backbone(self, x: torch.Tensor, budget: Optional[int]) -> torch.Tensor:
-        return self.backbone(x, budget=budget)
+    def _backbone(self, x: torch.Tensor, budget: Optional[int]) -> BackboneOutput:
+        return self.backbone(x, budget, return_output=True)
 
     def extract_feat(self, inputs: torch.Tensor, stage: str = 'backbone',
                      data_samples: OptSampleList = None, test_mode: bool = False,
                      budget: Optional[int] = None, head: Optional[int] = None):
         """Tokens (stage ``'backbone'``) or logits (``'head'``) at the test budget.
 
-        ``inputs``: (N, V, C, T, H, W) views or (N, C, T, H, W).
+        ``inputs``: (N, V, C, T, H, W) views or (N, C, T, H, W). The info dict
+        gives ``num_tokens`` (patch tokens that reached the blocks, as the
+        backbone reports them) and, at stage ``'head'``, the ``head`` used.
         """
         if inputs.dim() == 6:
             inputs = inputs.reshape((-1, ) + inputs.shape[2:])
         cfg = self.test_cfg or {}
         budget = budget if budget is not None else cfg.get('token_budget')
         chunk = cfg.get('max_testing_views') or inputs.shape[0]
-        tokens = torch.cat([self._backbone(part, budget) for part in inputs.split(chunk)])
+        outs = [self._backbone(part, budget) for part in inputs.split(chunk)]
+        tokens = torch.cat([out.tokens for out in outs])
+        info = dict(num_tokens=outs[0].num_kept, grid_tokens=outs[0].grid_tokens)
         if stage == 'backbone':
-            return tokens, {}
-        head = self.select_head(tokens.shape[1] - 1, head)
-        return self.cls_head(tokens, head), dict(head=head, num_tokens=tokens.shape[1] - 1)
+            return tokens, info
+        head = self.select_head(info['num_tokens'], head)
+        return self.cls_head(tokens, head), dict(info, head=head)
 
     def select_head(self, num_tokens: int, head: Optional[int] = None) -> int:
         if head is None:
@@ -134,27 +145,19 @@ class FluxRecognizer(BaseRecognizer):
 
     # ------------------------------------------------------------ modes
     def loss(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> Dict:
-        """Flux-Multi: classification loss per budget plus feature alignment."""
-        num_views = inputs.shape[1] if inputs.dim() == 6 else 1
+        """Flux-Multi: the head's classification loss per budget plus feature alignment."""
         x = inputs.reshape((-1, ) + inputs.shape[2:]) if inputs.dim() == 6 else inputs
-        targets = soft_targets(data_samples, self.cls_head.num_classes,
-                               self.cls_head.label_smooth_eps, device=x.device)
-        if num_views > 1:  # repeated augmentation: views of a sample share its target
-            targets = targets.repeat_interleave(num_views, dim=0)
-        losses: Dict[str, torch.Tensor] = {}
+        scores, losses = [], {}
         teacher = None
         for i, (budget, head) in enumerate(zip(self.train_budgets, self.train_heads)):
-            tokens = self._backbone(x, budget)
-            pooled = self.cls_head.pool(tokens, head)
-            logits = self.cls_head.classify(pooled, head)
-            losses[f'loss_cls_{head}'] = soft_cross_entropy(logits, targets)
+            pooled = self.cls_head.pool(self._backbone(x, budget).tokens, head)
+            scores.append(self.cls_head.classify(pooled, head))
             if i == 0:
-                teacher = F.normalize(pooled.detach().float(), dim=-1)
+                teacher = pooled
             elif self.align_weight > 0 and head > 0:
-                student = F.normalize(self.cls_head.align(pooled, head).float(), dim=-1)
-                losses[f'loss_align_{head}'] = self.align_weight * F.smooth_l1_loss(
-                    student, teacher, beta=1.0)
-        return losses
+                losses[f'loss_align_{head}'] = self.align_weight * self.cls_head.loss_align(
+                    teacher, pooled, head)
+        return dict(self.cls_head.loss_by_feat(scores, data_samples, self.train_heads), **losses)
 
     def predict(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> SampleList:
         """Per-view logits at the test budget, averaged over views by the head."""

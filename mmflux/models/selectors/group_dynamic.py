@@ -1,4 +1,6 @@
 """The group-dynamic selector: keep the patches that change most between frames."""
+from typing import Optional
+
 import torch
 
 from mmaction.registry import MODELS
@@ -22,7 +24,8 @@ class GroupDynamicSelector(BaseTokenSelector):
     mean embedding instead (spatial saliency).
     """
 
-    def forward(self, tokens: torch.Tensor, budget: int) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, budget: int,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
         B, T, L, C = tokens.shape
         counts = self.group_counts(T, L, budget)
         groups = len(counts)

@@ -52,7 +52,7 @@ def test_fluxvit_tubelet_selection_and_macs(frames):
     x = torch.randn(1, 3, frames, 28, 28)
     grid = frames // 2 * 16
     with torch.no_grad():
-        tokens, kept = model.backbone(x, budget=20, return_indices=True)
+        tokens, kept = model.backbone.forward_features(x, budget=20)[:2]
     kept_count = min(20, grid)
     assert tokens.shape[1] - 1 <= kept_count and tokens.shape[1] - 1 >= kept_count - 4
     if grid > 20:

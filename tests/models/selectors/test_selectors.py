@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmflux.models.selectors import GroupDynamicSelector, RandomSelector
+from mmflux.models.selectors import GroupDynamicSelector
 
 
 @pytest.mark.parametrize('frames,side,budget,kept', [
@@ -38,15 +38,6 @@ def test_keeps_the_moving_patches():
     assert (patches_of[0] == 5).all()
     assert sorted(frames_of[0].tolist()) == list(range(8))
     assert set(patches_of[1].tolist()) == {9}  # selection is per sample
-
-
-def test_random_selector_same_count_and_sorted():
-    tokens = torch.randn(3, 6, 25, 4)
-    torch.manual_seed(0)
-    kept = RandomSelector()(tokens, budget=75)
-    assert kept.shape == (3, GroupDynamicSelector().kept_count(6, 25, 75))
-    assert (kept.diff(dim=1) > 0).all()
-    assert not torch.equal(kept[0], kept[1])  # independent per sample
 
 
 def test_selector_is_pure():

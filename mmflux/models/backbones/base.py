@@ -1,0 +1,105 @@
+"""What every budget-aware backbone shares: its token geometry, selection and outputs."""
+import warnings
+from typing import Iterator, Optional, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+
+from mmaction.registry import MODELS
+from ..geometry import BackboneOutput, num_tokens, token_grid
+from ..selectors import BaseTokenSelector, check_budget
+
+
+class BaseFluxBackbone(BaseModule):
+    """Owner of the facts others ask a Flux backbone about.
+
+    Subclasses set ``patch_size``, ``tubelet_size``, ``embed_dims``,
+    ``selector`` and the class attribute ``num_prefix_tokens``, expose their
+    ordered transformer ``blocks`` and the parameters that come before them
+    (:meth:`embedding_parameters`, the layer-decay optimizer's level 0), and
+    implement :meth:`forward_features`.
+    """
+
+    num_prefix_tokens: int = 0
+    patch_size: int
+    tubelet_size: int
+    selector: Optional[nn.Module]
+    blocks: nn.ModuleList
+
+    @staticmethod
+    def build_selector(cfg: Optional[dict]) -> Optional[BaseTokenSelector]:
+        """The token selector of ``model.backbone.selector`` (None: no selection)."""
+        if cfg is None:
+            return None
+        known = sorted(name for name, cls in MODELS.module_dict.items()
+                       if isinstance(cls, type) and issubclass(cls, BaseTokenSelector))
+        kind = cfg.get('type') if isinstance(cfg, dict) else None
+        if kind is None:
+            raise ValueError(f'model.backbone.selector={cfg!r}: not a selector config; fix: use '
+                             f'dict(type=...) with one of {known}, or None for no selection.')
+        cls = kind if isinstance(kind, type) else MODELS.get(kind)
+        if cls is None or not (isinstance(cls, type) and issubclass(cls, BaseTokenSelector)):
+            what = 'is not a registered model' if cls is None else 'is not a token selector'
+            raise ValueError(f'model.backbone.selector.type={kind!r}: {what}; fix: use one of '
+                             f'{known} (or register your BaseTokenSelector subclass in '
+                             "MMAction2's MODELS and import it via custom_imports).")
+        return MODELS.build(cfg)
+
+    # ------------------------------------------------------------ geometry
+    def token_grid(self, frames: int, height: int, width: int) -> Tuple[int, int, int]:
+        """(t, h, w) patch tokens of a ``frames x height x width`` clip."""
+        return token_grid(frames, height, width, self.patch_size, self.tubelet_size)
+
+    def num_tokens(self, frames: int, height: int, width: int) -> int:
+        """Patch tokens of a clip before selection (prefix tokens excluded)."""
+        return num_tokens(frames, height, width, self.patch_size, self.tubelet_size)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.blocks)
+
+    def embedding_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters used before the first block (patch embedding, positions, cls)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ selection
+    def select_tokens(self, tokens: torch.Tensor, budget: Optional[int],
+                      generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+        """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all."""
+        if budget is None:
+            return None
+        check_budget(budget)
+        B, T, L, _ = tokens.shape
+        if budget >= T * L:
+            return None
+        if self.selector is None:
+            raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
+                             'backbone has no selector; set model.backbone.selector.')
+        if generator is None:  # selectors written for forward(tokens, budget) keep working
+            return self.selector(tokens.detach(), budget)
+        return self.selector(tokens.detach(), budget, generator=generator)
+
+    # ------------------------------------------------------------ forward
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, budget: Optional[int] = None,
+                return_indices: bool = False, generator: Optional[torch.Generator] = None,
+                return_output: bool = False):
+        """Tokens (B, num_prefix_tokens + K, C) of ``x`` (B, C, T, H, W) at ``budget``.
+
+        ``return_output=True`` gives :meth:`forward_features`' :class:`BackboneOutput`
+        through ``__call__`` (so module hooks, e.g. FLOP counters, see the
+        backbone). ``return_indices=True`` (deprecated) returns ``(tokens, kept)``.
+        """
+        out = self.forward_features(x, budget, generator=generator)
+        if return_output:
+            return out
+        if return_indices:
+            warnings.warn('backbone(x, budget, return_indices=True) is deprecated; use '
+                          'backbone(x, budget, return_output=True), a BackboneOutput.',
+                          DeprecationWarning, stacklevel=2)
+            return out.tokens, out.kept
+        return out.tokens

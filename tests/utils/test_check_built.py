@@ -1,0 +1,45 @@
+"""check_built: what spans objects is checked on the objects themselves."""
+from mmaction.registry import MODELS
+from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
+from mmflux.utils.config_check import check_built
+from conftest import small_plug_and_play_cfg, tiny_model_cfg
+
+
+def sampler(**kwargs):
+    args = dict(frames=(4, 5), sides=(56, 57, 14), token_window=None, seed=0)
+    return FluxBatchSampler(range(4), 2, **dict(args, **kwargs))
+
+
+def test_budget_above_the_built_samplers_largest_grid():
+    model = MODELS.build(tiny_model_cfg(budgets=(96, 64, 32)))
+    errors = check_built(model, sampler())
+    assert len(errors) == 1 and errors[0].startswith(
+        'model.train_cfg.budgets=[96, 64, 32]: 96 is above the 64 tokens of the largest training '
+        'grid (4 frames x 56 px)')
+    assert check_built(model, sampler(frames=(8, 9))) == []
+
+
+def test_the_wrapped_vit_counts_its_own_tubelets():
+    model = MODELS.build(small_plug_and_play_cfg().model)
+    errors = check_built(model, sampler(patch_size=16, sides=(64, 65, 16)))
+    assert errors == ["train_dataloader.batch_sampler.tubelet_size=1: differs from the backbone's "
+                      'tubelet size 2, so the token window counts the wrong tokens; fix: set '
+                      'batch_sampler.tubelet_size=2.']
+
+
+def test_other_models_are_not_checked():
+    model = MODELS.build(dict(type='Recognizer3D', backbone=dict(type='X3D', gamma_w=1, gamma_b=1,
+                                                                 gamma_d=1),
+                              cls_head=dict(type='X3DHead', num_classes=2, in_channels=432)))
+    assert check_built(model, sampler()) == []
+
+
+def test_heads_trained_at_other_budgets_than_they_declare():
+    cfg = tiny_model_cfg(budgets=(96, 64, 32))
+    cfg['train_cfg'] = dict(budgets=(96, 64, 16))
+    errors = check_built(MODELS.build(cfg))
+    assert errors == ['model.train_cfg.budgets=[96, 64, 16] with heads=[0, 1, 2]: do not match '
+                      'model.cls_head.head_budgets=[96, 64, 32] (head 2 is trained at 16 but '
+                      'declared for 32), so testing would pick the wrong head for a budget; fix: '
+                      'set model.cls_head.head_budgets=(96, 64, 16) or change '
+                      'model.train_cfg.budgets/heads.']
