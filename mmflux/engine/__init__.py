@@ -1,10 +1,10 @@
 """Training-loop components: hooks, optimizer constructors."""
 from . import hooks, optimizers  # noqa: F401
 from .hooks import (BadVideoCountHook, FluxConfigCheckHook, FluxSamplerResumeHook,
-                    RandomStateHook)
+                    KeyedRandomHook, RandomStateHook)
 from .optimizers import FluxLayerDecayOptimWrapperConstructor
 
 __all__ = [
     'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
-    'FluxSamplerResumeHook', 'RandomStateHook', 'hooks', 'optimizers'
+    'FluxSamplerResumeHook', 'KeyedRandomHook', 'RandomStateHook', 'hooks', 'optimizers'
 ]
