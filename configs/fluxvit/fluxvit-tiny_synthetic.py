@@ -145,8 +145,11 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup_epochs,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-5, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)
+    # no end / T_max: mmengine ends a scheduler without `end` at the train loop's
+    # max_epochs and T_max defaults to end - begin, so an overridden
+    # train_cfg.max_epochs (command line, tools/replicate_flux.py) still anneals to eta_min
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=warmup_epochs,
+         convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=2, val_interval=2)
 val_cfg = dict(type='ValLoop')
