@@ -24,9 +24,10 @@ the distribution of the reference's rejection sampling.
 Differences from the reference, on purpose:
 
 * The draw is a pure function of ``(seed, epoch, batch index within the epoch)``
-  (:func:`mmflux.utils.keyed_random.keyed_generator`), not of the global RNG. Every rank therefore runs
-  the same ``(T, R)`` at the same step (the reference lets ranks differ), and the
-  sequence of grids is reproducible and can be resumed mid-epoch.
+  (:func:`mmflux.utils.keyed_random.keyed_generator`), not of the global RNG.
+  Every rank therefore runs the same ``(T, R)`` at the same step (the reference
+  lets ranks differ), and the sequence of grids is reproducible and can be
+  resumed mid-epoch.
 * ``seed=None`` takes the wrapped sampler's ``seed`` when it has one (mmengine's
   ``DefaultSampler`` receives the runner's ``randomness.seed``, identical on all
   ranks), else :func:`mmengine.dist.sync_random_seed`.
