@@ -13,9 +13,10 @@ keys give unrelated streams.
 
 * :func:`keyed_generator` / :func:`keyed_torch_generator`: a private generator;
 * :func:`keyed_seed`: one 64-bit int for APIs that want a seed;
-* :func:`keyed_global_rngs`: seed ``random``, ``numpy.random`` and torch's
-  default generator for code that draws from them (MMAction2 / mmcv transforms,
-  timm's DropPath), optionally restoring the previous states afterwards.
+* :func:`seed_global_rngs` / :func:`keyed_global_rngs`: seed ``random``,
+  ``numpy.random`` and torch's default generator for code that draws from them
+  (MMAction2 / mmcv transforms, Mixup, timm layers); the context manager
+  restores the previous states afterwards.
 """
 import random
 import zlib
@@ -76,19 +77,12 @@ def seed_global_rngs(seed: int) -> None:
 
 
 @contextmanager
-def keyed_global_rngs(*keys: Key, restore: bool = True) -> Iterator[int]:
-    """Run a block with the global generators seeded from ``keys``.
-
-    With ``restore`` (default) the previous CPU states of ``random``,
-    ``numpy.random`` and torch are put back on exit, so the block does not
-    shift the caller's streams. Yields the seed used.
-    """
-    seed = keyed_seed(*keys)
-    if not restore:
-        seed_global_rngs(seed)
-        yield seed
-        return
+def keyed_global_rngs(*keys: Key) -> Iterator[int]:
+    """Run a block with the global generators seeded from ``keys``, then put
+    back the previous CPU states of ``random``, ``numpy.random`` and torch, so
+    the block does not shift the caller's streams. Yields the seed used."""
     saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    seed = keyed_seed(*keys)
     try:
         seed_global_rngs(seed)
         yield seed
