@@ -65,10 +65,16 @@ def final_lr(config, max_epochs, work_dir):
 @pytest.mark.parametrize('max_epochs', [3, 7])
 def test_cosine_ends_at_eta_min_for_any_max_epochs(config, max_epochs, tmp_path):
     lr, cfg = final_lr(config, max_epochs, tmp_path)
-    cosine = [s for s in cfg.param_scheduler if s['type'] == 'CosineAnnealingLR'][0]
+    cosine = [s for s in cfg.param_scheduler if s['type'] == 'CosineToEndLR'][0]
     assert cfg.train_cfg.max_epochs != max_epochs  # an override, not the config's own value
     steps = (max_epochs - cosine['begin']) * ITERS_PER_EPOCH
     base, eta_min = cfg.optim_wrapper.optimizer.lr, cosine['eta_min']
     expected = eta_min + (base - eta_min) * (1 + math.cos(math.pi * (steps - 1) / steps)) / 2
     assert lr == pytest.approx(expected, rel=1e-6)
     assert lr < eta_min + 0.1 * (base - eta_min)  # annealed, not stopped half-way
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_a_run_no_longer_than_the_warmup_has_no_cosine_phase(config, tmp_path):
+    lr, cfg = final_lr(config, 1, tmp_path)  # mmengine alone refuses end == begin here
+    assert lr == pytest.approx(cfg.optim_wrapper.optimizer.lr, rel=1e-6)  # warmup ended

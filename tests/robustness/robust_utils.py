@@ -141,10 +141,6 @@ test_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(ann_file={test_ann!r}, data_prefix=dict(video={video_dir!r})))
 train_cfg = dict(max_epochs=1, val_begin=1, val_interval=1)
-# the recipe's cosine starts after its 1-epoch warmup and ends at max_epochs: with
-# max_epochs=1 it would be empty (mmengine refuses begin == end), so warmup only
-param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
-                        convert_to_iter_based=True)]
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None))
 log_processor = dict(window_size=1)
 {extra}

@@ -14,10 +14,9 @@ warmup_epochs = 1
 param_scheduler = [
     dict(type='LinearLR', start_factor=4e-6 / 8e-4, end_factor=1.0, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),
-    # no end / T_max: mmengine ends a scheduler without `end` at the train loop's
-    # max_epochs and T_max defaults to end - begin, so an overridden
-    # train_cfg.max_epochs (command line, tools/replicate_flux.py) still anneals to eta_min
-    dict(type='CosineAnnealingLR', eta_min=4e-6, by_epoch=True, begin=warmup_epochs,
+    # no end / T_max: the cosine ends with train_cfg.max_epochs, also when it is
+    # overridden (mmflux/engine/schedulers/cosine_to_end.py)
+    dict(type='CosineToEndLR', eta_min=4e-6, by_epoch=True, begin=warmup_epochs,
          convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
