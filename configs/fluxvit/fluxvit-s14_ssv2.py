@@ -13,7 +13,7 @@ model = dict(
 
 custom_hooks = [
     dict(type='FluxSamplerResumeHook'),
-    dict(type='RandomStateHook'),  # exact resume: random states in the checkpoint
+    dict(type='KeyedRandomHook'),  # random draws keyed by (seed, iteration): exact resume
     dict(type='BadVideoCountHook'),  # per-epoch count of skipped bad videos
     dict(type='FluxConfigCheckHook'),  # config errors before the first iteration
 ]

@@ -66,7 +66,7 @@ test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
 custom_hooks = [
     dict(type='FluxSamplerResumeHook'),
-    dict(type='RandomStateHook'),
+    dict(type='KeyedRandomHook'),
     dict(type='BadVideoCountHook'),
     dict(type='FluxConfigCheckHook'),
 ]

@@ -3,9 +3,13 @@
 :class:`FluxBatchSampler` wraps an index sampler (normally mmengine's
 ``DefaultSampler``), chunks its indices into mini-batches and gives every
 mini-batch one grid ``(T, R)`` = (frames, square side in pixels). It yields
-lists of ``(dataset_index, T, R)`` tuples; :class:`~mmflux.datasets.FluxVideoDataset`
-puts ``T``/``R`` into the pipeline as ``results['flux_frames']`` /
-``results['flux_side']``, so all clips of a batch have the same shape.
+lists of ``(dataset_index, T, R, sample_seed)`` tuples;
+:class:`~mmflux.datasets.FluxVideoDataset` puts ``T``/``R`` into the pipeline as
+``results['flux_frames']`` / ``results['flux_side']``, so all clips of a batch
+have the same shape, and runs the pipeline with the global random generators
+seeded from ``sample_seed``, a pure function of ``(seed, epoch, dataset_index)``
+(:func:`sample_seed`). A sample's augmentation therefore does not depend on the
+number of dataloader workers nor on a restart.
 
 Accepted grids (Python ``range`` semantics, end exclusive)::
 
@@ -20,9 +24,10 @@ the distribution of the reference's rejection sampling.
 Differences from the reference, on purpose:
 
 * The draw is a pure function of ``(seed, epoch, batch index within the epoch)``
-  (a numpy ``SeedSequence``), not of the global RNG. Every rank therefore runs
-  the same ``(T, R)`` at the same step (the reference lets ranks differ), and the
-  sequence of grids is reproducible and can be resumed mid-epoch.
+  (:func:`mmflux.utils.keyed_random.keyed_generator`), not of the global RNG.
+  Every rank therefore runs the same ``(T, R)`` at the same step (the reference
+  lets ranks differ), and the sequence of grids is reproducible and can be
+  resumed mid-epoch.
 * ``seed=None`` takes the wrapped sampler's ``seed`` when it has one (mmengine's
   ``DefaultSampler`` receives the runner's ``randomness.seed``, identical on all
   ranks), else :func:`mmengine.dist.sync_random_seed`.
@@ -65,14 +70,19 @@ from mmengine.dist import sync_random_seed
 from torch.utils.data import BatchSampler, Sampler
 
 from mmaction.registry import DATA_SAMPLERS
+from mmflux.utils.keyed_random import keyed_generator, keyed_seed
 
 RangeSpec = Union[int, Sequence[int], range]
 
 #: Mixed into the seed so that grid draws never share a stream with other
 #: consumers of the same seed (e.g. the DefaultSampler's shuffling).
 _GRID_STREAM_TAG = 0x466C7578  # 'Flux'
+_SAMPLE_STREAM_TAG = 'sample'
 
-_U64 = (1 << 64) - 1
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Seed of the augmentation of dataset sample ``index`` in ``epoch``."""
+    return keyed_seed(seed, epoch, index, _SAMPLE_STREAM_TAG)
 
 
 def _as_range(value: RangeSpec, key: str, example: str) -> range:
@@ -246,10 +256,7 @@ class FluxBatchSampler(BatchSampler):
         """
         if len(self.pairs) == 1:
             return self.pairs[0]
-        seq = np.random.SeedSequence(
-            [self.seed & _U64, int(epoch) & _U64, int(batch_index) & _U64,
-             _GRID_STREAM_TAG])
-        rng = np.random.Generator(np.random.PCG64(seq))
+        rng = keyed_generator(self.seed, int(epoch), int(batch_index), _GRID_STREAM_TAG)
         return self.pairs[int(rng.integers(len(self.pairs)))]
 
     # ---------------------------------------------------------------- resume
@@ -277,14 +284,14 @@ class FluxBatchSampler(BatchSampler):
         return (num_samples + self.batch_size - 1) // self.batch_size
 
     # ------------------------------------------------------------- iteration
-    def __iter__(self) -> Iterator[List[Tuple[int, int, int]]]:
+    def __iter__(self) -> Iterator[List[Tuple[int, int, int, int]]]:
         # Snapshot epoch and skip now (not lazily inside the generator).
         epoch, skip = self.epoch, self._skip
         self._skip = 0
         return self._batches(epoch, skip)
 
     def _batches(self, epoch: int,
-                 skip: int) -> Iterator[List[Tuple[int, int, int]]]:
+                 skip: int) -> Iterator[List[Tuple[int, int, int, int]]]:
         batch: List[int] = []
         batch_index = 0
         for index in self.sampler:
@@ -298,9 +305,9 @@ class FluxBatchSampler(BatchSampler):
             yield self._attach(batch, epoch, batch_index)
 
     def _attach(self, batch: List[int], epoch: int,
-                batch_index: int) -> List[Tuple[int, int, int]]:
+                batch_index: int) -> List[Tuple[int, int, int, int]]:
         frames, side = self.grid_for(epoch, batch_index)
-        return [(index, frames, side) for index in batch]
+        return [(index, frames, side, sample_seed(self.seed, epoch, index)) for index in batch]
 
     def __len__(self) -> int:
         return max(0, self.num_batches_per_epoch - self._skip)

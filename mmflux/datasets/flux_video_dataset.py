@@ -1,14 +1,23 @@
-"""Video / rawframe datasets that accept Flux ``(index, T, R)`` samples.
+"""Video / rawframe datasets that accept Flux ``(index, T, R[, seed])`` samples.
 
 :class:`FluxVideoDataset` (a :class:`mmaction.datasets.VideoDataset`) and
 :class:`FluxRawframeDataset` (a :class:`mmaction.datasets.RawframeDataset`)
 behave exactly like their parents for an ``int`` index (validation, test, any
-ordinary sampler). For an ``(index, T, R)`` tuple, as yielded by
+ordinary sampler). For an ``(index, T, R, seed)`` tuple, as yielded by
 :class:`~mmflux.datasets.FluxBatchSampler`, they put ``results['flux_frames'] = T``
 and ``results['flux_side'] = R`` into the data info before the pipeline; the
 Flux transforms (``FluxUniformSample``, ``SSv2Sample``, ``ClipRandAugment``,
 ``FluxRandomResizedCrop``) read those keys and fall back to their own
 ``clip_len`` / ``size`` when they are absent.
+
+Keyed augmentation: with a ``seed`` (the sampler's ``sample_seed(seed, epoch,
+index)``) the whole loading of the sample, refetches of bad videos and repeated
+augmentation included, runs with ``random``, ``numpy.random`` and torch seeded
+from it (:func:`~mmflux.utils.keyed_random.keyed_global_rngs`; the previous
+states are restored afterwards). Every transform that draws from the global
+generators, MMAction2's and mmcv's included, then gives the same output in any
+worker, with any number of workers and after a resume. A 3-tuple
+``(index, T, R)`` is still accepted and draws from the process's generators.
 
 Bad videos (``bad_video_policy``, see :mod:`mmflux.datasets.robust_dataset`):
 with ``'skip'`` (default) a video that fails to load in training (an exception
@@ -40,24 +49,31 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from mmaction.datasets import RawframeDataset, VideoDataset
 from mmaction.registry import DATASETS
+from mmflux.utils.keyed_random import keyed_global_rngs
 from .robust_dataset import RobustDatasetMixin
 
 FLUX_FRAMES_KEY = 'flux_frames'
 FLUX_SIDE_KEY = 'flux_side'
 
-FluxIndex = Union[int, Tuple[int, int, int]]
+FluxIndex = Union[int, Tuple[int, int, int], Tuple[int, int, int, int]]
 
 
 def parse_flux_index(idx: Any) -> Tuple[int, Optional[Tuple[int, int]]]:
-    """``int`` -> ``(idx, None)``; ``(idx, T, R)`` -> ``(idx, (T, R))``."""
+    """``int`` -> ``(idx, None)``; ``(idx, T, R[, seed])`` -> ``(idx, (T, R))``."""
     if isinstance(idx, (tuple, list)):
-        if len(idx) != 3:
+        if len(idx) not in (3, 4):
             raise ValueError(
-                f'A Flux sample index must be (dataset_index, frames, side), got '
+                f'A Flux sample index must be (dataset_index, frames, side[, seed]), got '
                 f'{idx!r}; use FluxBatchSampler or an int index.')
-        index, frames, side = idx
-        return int(index), (int(frames), int(side))
+        return int(idx[0]), (int(idx[1]), int(idx[2]))
     return idx, None
+
+
+def sample_seed_of(idx: Any) -> Optional[int]:
+    """The augmentation seed of a ``(index, T, R, seed)`` sample, else None."""
+    if isinstance(idx, (tuple, list)) and len(idx) == 4:
+        return int(idx[3])
+    return None
 
 
 class FluxDatasetMixin(RobustDatasetMixin):
@@ -146,8 +162,15 @@ class FluxDatasetMixin(RobustDatasetMixin):
                 return None
         return results
 
-    # ``__getitem__`` is RobustDatasetMixin's (bad videos skipped / reported);
-    # these three make it accept ``(index, T, R)`` and keep ``(T, R)`` on refetch.
+    def __getitem__(self, idx: FluxIndex) -> Any:
+        seed = sample_seed_of(idx)
+        if seed is None:
+            return super().__getitem__(idx)
+        with keyed_global_rngs(seed):
+            return super().__getitem__(idx)
+
+    # RobustDatasetMixin's ``__getitem__`` skips / reports bad videos; these
+    # three make it accept ``(index, T, R)`` and keep ``(T, R)`` on refetch.
     def _split_index(self, idx: FluxIndex) -> Tuple[int, Optional[Tuple[int, int]]]:
         return parse_flux_index(idx)
 
@@ -202,5 +225,5 @@ class FluxRawframeDataset(FluxDatasetMixin, RawframeDataset):
 
 __all__ = [
     'FLUX_FRAMES_KEY', 'FLUX_SIDE_KEY', 'FluxDatasetMixin', 'FluxRawframeDataset',
-    'FluxVideoDataset', 'parse_flux_index'
+    'FluxVideoDataset', 'parse_flux_index', 'sample_seed_of'
 ]

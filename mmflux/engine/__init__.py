@@ -1,10 +1,12 @@
 """Training-loop components: hooks, optimizer constructors."""
-from . import hooks, optimizers  # noqa: F401
+from . import hooks, optimizers, schedulers  # noqa: F401
 from .hooks import (BadVideoCountHook, FluxConfigCheckHook, FluxSamplerResumeHook,
-                    RandomStateHook)
+                    KeyedRandomHook, RandomStateHook)
 from .optimizers import FluxLayerDecayOptimWrapperConstructor
+from .schedulers import CosineToEndLR
 
 __all__ = [
-    'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
-    'FluxSamplerResumeHook', 'RandomStateHook', 'hooks', 'optimizers'
+    'BadVideoCountHook', 'CosineToEndLR', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
+    'FluxSamplerResumeHook', 'KeyedRandomHook', 'RandomStateHook', 'hooks', 'optimizers',
+    'schedulers'
 ]

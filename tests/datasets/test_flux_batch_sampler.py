@@ -12,6 +12,7 @@ import mmflux  # noqa: F401  (registers everything)
 from mmaction.registry import DATA_SAMPLERS
 from mmengine.dataset import DefaultSampler
 from mmflux.datasets import FluxBatchSampler, flux_grid_pairs
+from mmflux.datasets.flux_batch_sampler import sample_seed
 
 # The 41 accepted pairs listed in docs/flux_spec.md §2.1 (checked by running
 # the reference code).
@@ -51,7 +52,7 @@ class StridedSampler(Sampler):
 
 
 def grids(batches):
-    return [tuple(batch[0][1:]) for batch in batches]
+    return [tuple(batch[0][1:3]) for batch in batches]
 
 
 def test_default_window_gives_the_41_spec_pairs():
@@ -78,9 +79,11 @@ def test_batches_share_one_grid_and_cover_the_sampler():
     assert len(batches) == len(sampler) == 5  # drop_last
     for batch in batches:
         assert len(batch) == 4
-        assert all(isinstance(x, tuple) and len(x) == 3 for x in batch)
-        assert len({x[1:] for x in batch}) == 1
-        assert batch[0][1:] in SPEC_PAIRS
+        assert all(isinstance(x, tuple) and len(x) == 4 for x in batch)
+        assert len({x[1:3] for x in batch}) == 1
+        assert batch[0][1:3] in SPEC_PAIRS
+        # the augmentation seed is keyed by (seed, epoch, dataset index)
+        assert [x[3] for x in batch] == [sample_seed(3, 0, x[0]) for x in batch]
     flat = [x[0] for b in batches for x in b]
     assert flat == list(StridedSampler(23))[:20]
     keep = FluxBatchSampler(StridedSampler(23), batch_size=4, seed=3, drop_last=False)
@@ -203,7 +206,7 @@ def test_fixed_grid_and_registry_build():
                                          collate_fn=lambda x: x)
     assert len(loader) == 5
     for batch in loader:
-        assert len({x[1:] for x in batch}) == 1
+        assert len({x[1:3] for x in batch}) == 1
 
 
 @pytest.mark.parametrize('kwargs, words', [

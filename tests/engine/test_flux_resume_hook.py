@@ -75,7 +75,7 @@ def test_uninterrupted_run_uses_flux_grids(uninterrupted):
     _, seen = uninterrupted
     assert len(seen) == 18
     for batch in seen:
-        assert len(batch) == 4 and len({x[1:] for x in batch}) == 1
+        assert len(batch) == 4 and len({x[1:3] for x in batch}) == 1
     for epoch in range(3):  # every epoch is a permutation of the dataset
         indices = sorted(x[0] for batch in seen[6 * epoch:6 * epoch + 6] for x in batch)
         assert indices == list(range(24))

@@ -72,16 +72,6 @@ def test_plain_weights_load_without_opt_in(setup, monkeypatch):
     assert checkpoint['meta']['epoch'] == 1
 
 
-def test_random_state_meta_is_safe_to_load(setup, tmp_path, monkeypatch):
-    """The RandomStateHook's checkpoint meta needs no opt-in."""
-    from mmflux.engine.hooks.random_state_hook import capture_random_state
-    monkeypatch.delenv(TRUST_ENV, raising=False)
-    path = str(tmp_path / 'rng.pth')
-    torch.save({'meta': {'rng_state': capture_random_state()}}, path)
-    state = safe_load_checkpoint(path)['meta']['rng_state']
-    assert set(state) >= {'python', 'numpy', 'torch'}
-
-
 def test_remote_checkpoint_is_refused_too(setup, tmp_path, monkeypatch):
     import shutil
 

@@ -14,8 +14,10 @@ warmup_epochs = 1
 param_scheduler = [
     dict(type='LinearLR', start_factor=4e-6 / 8e-4, end_factor=1.0, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=4e-6, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)
+    # no end / T_max: the cosine ends with train_cfg.max_epochs, also when it is
+    # overridden (mmflux/engine/schedulers/cosine_to_end.py)
+    dict(type='CosineToEndLR', eta_min=4e-6, by_epoch=True, begin=warmup_epochs,
+         convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
 

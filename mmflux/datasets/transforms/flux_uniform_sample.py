@@ -13,8 +13,11 @@ the span. ``round`` is round-half-to-even as in Python and numpy.
 
 ``frames_per_segment=k`` (> 1) samples ``T / k`` segments with the formulas above
 (on the first ``n - k + 1`` frames) and takes ``k`` *consecutive* frames from each.
-With a backbone of ``k``-frame tubelets every token then sees two neighbouring
-frames, i.e. local motion, while the clip still spans the whole video.
+With a backbone of ``k``-frame tubelets every token then sees ``k`` neighbouring
+frames, i.e. local motion, while the clip still spans the whole video. With the
+default ``k = 1`` a tubelet pairs frames of neighbouring segments instead; which
+works better is a property of the data (the tiny synthetic recipe keeps ``k = 1``,
+measured in its config).
 This equals MMAction2's ``UniformSample`` apart from the ``n-1`` cap (a no-op
 for ``n >= 1``) and the per-sample ``T``: when ``results['flux_frames']`` is
 present (set by :class:`~mmflux.datasets.FluxVideoDataset` from the
@@ -70,8 +73,8 @@ class FluxUniformSample(BaseTransform):
         num_clips (int): clips in test mode (4 for the K400 test protocol).
             Must be 1 in training. Defaults to 1.
         test_mode (bool): deterministic val/test formula. Defaults to False.
-        frames_per_segment (int): consecutive frames taken per segment (set it
-            to the backbone's tubelet size). Defaults to 1.
+        frames_per_segment (int): consecutive frames taken per segment (e.g.
+            the backbone's tubelet size, see above). Defaults to 1.
     """
 
     def __init__(self, clip_len: int = 8, num_clips: int = 1,

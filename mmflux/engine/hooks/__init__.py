@@ -3,9 +3,9 @@ from .bad_video_hook import BadVideoCountHook
 from .config_check_hook import FluxConfigCheckHook
 from .flux_grid_record_hook import FluxGridRecordHook
 from .flux_resume_hook import FluxSamplerResumeHook
-from .random_state_hook import RandomStateHook
+from .keyed_random_hook import KeyedRandomHook, RandomStateHook
 
 __all__ = [
     'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxGridRecordHook', 'FluxSamplerResumeHook',
-    'RandomStateHook'
+    'KeyedRandomHook', 'RandomStateHook'
 ]

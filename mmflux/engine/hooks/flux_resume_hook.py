@@ -21,9 +21,9 @@ uninterrupted run:
 
 An iteration-based loop (``InfiniteSampler``) needs no skip: mmengine advances
 its dataloader by ``runner.iter`` batches itself, and the grids follow the batch
-index. The random state of the transforms (worker RNGs, augmentation draws) is
-restored by this hook; :class:`RandomStateHook` restores the main process's
-random states (exact with ``num_workers=0``, see docs/checkpoints.md).
+index. No random state needs restoring: the sampler keys each sample's
+augmentation by (seed, epoch, index) and :class:`KeyedRandomHook` keys the
+training step's draws by (seed, iteration).
 
 Usage: ``custom_hooks = [dict(type='FluxSamplerResumeHook')]``.
 """
