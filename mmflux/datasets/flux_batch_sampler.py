@@ -70,6 +70,7 @@ from mmengine.dist import sync_random_seed
 from torch.utils.data import BatchSampler, Sampler
 
 from mmaction.registry import DATA_SAMPLERS
+from mmflux.models.geometry import num_tokens
 from mmflux.utils.keyed_random import keyed_generator, keyed_seed
 
 RangeSpec = Union[int, Sequence[int], range]
@@ -159,7 +160,7 @@ def flux_grid_pairs(frames: RangeSpec = (6, 26, 2),
                 'pair with min <= max, e.g. (2048, 6144), or None for no limit.')
         lo, hi = token_window
     def tokens(t: int, r: int) -> int:
-        return (t // tubelet_size) * (r // patch_size)**2
+        return num_tokens(t, r, r, patch_size, tubelet_size)
 
     pairs = [(t, r) for t in frame_range for r in side_range if lo <= tokens(t, r) <= hi]
     if not pairs:
