@@ -27,9 +27,16 @@ if torch.backends.mkldnn.is_available() and os.environ.get('MMFLUX_ONEDNN', '1')
 _MAX_SCORE_ELEMENTS = 1 << 20
 
 
+def _exporting() -> bool:
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
+
+
 def onednn_dtype(x: torch.Tensor) -> Optional[torch.dtype]:
     """dtype the oneDNN fast path computes in for ``x``, or None (use eager ops)."""
     if _LINEAR_POINTWISE is None or x.device.type != 'cpu' or torch.is_grad_enabled():
+        return None
+    if _exporting():  # exporters and compilers get the plain ops (private oneDNN ops do not export)
         return None
     if torch.is_autocast_enabled('cpu'):
         dtype = torch.get_autocast_dtype('cpu')
