@@ -7,8 +7,8 @@ pipeline. The runtimes are optional: ``pip install -r requirements/deploy.txt``.
 """
 from .exportable import ExportableRecognizer, grid_tokens
 from .export import build_recognizer, export_recognizer, sidecar_path
-from .inference import inference_exported
+from .inference import inference_exported, video_views
 from .runtime import RuntimeModel, build_runtime_model
 
 __all__ = ['ExportableRecognizer', 'grid_tokens', 'build_recognizer', 'export_recognizer',
-           'sidecar_path', 'inference_exported', 'RuntimeModel', 'build_runtime_model']
+           'sidecar_path', 'inference_exported', 'video_views', 'RuntimeModel', 'build_runtime_model']

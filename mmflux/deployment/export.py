@@ -4,7 +4,7 @@ The graph is traced by ``torch.onnx.export(dynamo=True)`` (torch.export, then th
 onnxscript translation), which decomposes ``rms_norm`` into plain ONNX ops at
 opset 18, so ONNX Runtime and OpenVINO both run it. The OpenVINO IR is converted
 from that ONNX file and saved in fp32 (``compress_to_fp16=False``). The sidecar
-(``<out stem>.json``) holds what running the model needs: grid, budget, head,
+(``<out>.json``) holds what running the model needs: grid, budget, head,
 kept count, class count and the full config text (its test pipeline and data
 preprocessor), so an exported model runs on a video without the checkpoint.
 """
@@ -34,7 +34,7 @@ OPSET = 18
 
 
 def sidecar_path(path: str) -> str:
-    return osp.splitext(path)[0] + '.json'
+    return path + '.json'
 
 
 def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], frames: int, side: int,
@@ -72,6 +72,10 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: str, opset
 def onnx_to_openvino(onnx_path: str, xml_path: str) -> None:
     ov = require('openvino', 'OpenVINO export')
     model = ov.convert_model(onnx_path)
+    # ONNX TopK breaks ties by the lower index; OpenVINO's TopK does so only when stable
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == 'TopK' and 'stable' in op.get_attributes():
+            op.set_attribute('stable', True)
     ov.save_model(model, xml_path, compress_to_fp16=False)  # fp32: exact parity with eager
 
 

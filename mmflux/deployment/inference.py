@@ -13,6 +13,16 @@ from mmaction.registry import MODELS
 from .runtime import RuntimeModel, build_runtime_model
 
 
+def video_views(cfg: Config, video: str) -> torch.Tensor:
+    """(V, C, T, H, W) normalised views of ``video`` by ``cfg``'s test pipeline and preprocessor."""
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    pipeline = Compose(cfg.test_pipeline)
+    data = pipeline(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    inputs = preprocessor(pseudo_collate([data]), False)['inputs']  # (1, V, C, T, H, W)
+    return inputs.reshape((-1, ) + inputs.shape[2:])
+
+
 def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
     """Decode, cut views, normalise, run and average views as ``inference_recognizer`` does.
 
@@ -21,13 +31,7 @@ def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
     """
     runtime = build_runtime_model(model) if isinstance(model, str) else model
     meta = runtime.meta
-    cfg = Config.fromstring(meta['config'], file_format='.py')
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    pipeline = Compose(cfg.test_pipeline)
-    data = pipeline(dict(filename=video, label=-1, start_index=0, modality='RGB'))
-    preprocessor = MODELS.build(cfg.model.data_preprocessor)
-    inputs = preprocessor(pseudo_collate([data]), False)['inputs']  # (1, V, C, T, H, W)
-    views = inputs.reshape((-1, ) + inputs.shape[2:])
+    views = video_views(Config.fromstring(meta['config'], file_format='.py'), video)
     chunk = meta.get('max_testing_views') or views.shape[0]
     outputs = [runtime(part) for part in views.split(chunk)]
     logits = np.concatenate([o[0] for o in outputs])

@@ -9,7 +9,7 @@ from ._requires import require
 
 
 def _sidecar(path: str) -> Dict:
-    meta_path = osp.splitext(path)[0] + '.json'
+    meta_path = path + '.json'
     if not osp.isfile(meta_path):
         raise FileNotFoundError(f'{meta_path} not found: an exported model needs the JSON sidecar '
                                 'that tools/deployment/export.py writes beside it.')

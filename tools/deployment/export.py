@@ -8,7 +8,7 @@ The graph holds the whole model for that grid: patch embedding, token selector
 (top-k + gather), the grid's positional table, the blocks and the head the
 recognizer picks for the kept count. Input ``clips`` (N, 3, FRAMES, SIDE, SIDE),
 normalised, N dynamic; outputs ``logits`` (N, classes) and ``kept`` (N, K).
-``--budget all`` keeps every token. A JSON sidecar (PATH with .json) is written
+``--budget all`` keeps every token. A JSON sidecar (PATH.json) is written
 beside it; ``tools/demo.py VIDEO --exported PATH`` runs it on a video.
 CHECKPOINT may be ``none`` (random initialisation, for tests and benchmarks).
 """
@@ -50,7 +50,7 @@ def main(argv=None):
         sys.exit(f'error: checkpoint {checkpoint} does not exist')
     meta = export_recognizer(args.config, checkpoint, args.grid[0], args.grid[1], budget,
                              args.format, args.out, int8=args.int8, check=not args.no_check)
-    print(f'exported {args.out} (+ {osp.splitext(args.out)[0]}.json): grid {meta["grid"]}, '
+    print(f'exported {args.out} (+ {args.out}.json): grid {meta["grid"]}, '
           f'budget {meta["budget"]}, head {meta["head"]}, {meta["num_tokens"]} tokens per view')
     if 'check_max_abs_logit_error' in meta:
         print(f'check vs eager: max |logit error| {meta["check_max_abs_logit_error"]:.2e}, '
