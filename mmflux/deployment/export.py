@@ -82,8 +82,16 @@ def onnx_to_openvino(onnx_path: str, xml_path: str) -> None:
 def quantize_onnx_dynamic(src: str, dst: str) -> None:
     """int8 weights, dynamic int8 activations for MatMul/Gemm (ONNX Runtime's dynamic scheme)."""
     quant = require('onnxruntime.quantization', 'int8 quantization')
-    quant.quantize_dynamic(src, dst, weight_type=quant.QuantType.QInt8,
-                           op_types_to_quantize=['MatMul', 'Gemm'])
+    onnx = require('onnx', 'int8 quantization')
+    model = onnx.load(src)
+    # the exporter's intermediate shape annotations trip the quantizer's re-inference
+    # ("Inferred shape and existing shape differ"); it infers them again itself
+    del model.graph.value_info[:]
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = osp.join(tmp, 'plain.onnx')
+        onnx.save(model, plain)
+        quant.quantize_dynamic(plain, dst, weight_type=quant.QuantType.QInt8,
+                               op_types_to_quantize=['MatMul', 'Gemm'])
 
 
 def export_recognizer(config: Union[str, Config], checkpoint: Optional[str], frames: int, side: int,

@@ -36,6 +36,9 @@ class RuntimeModel:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if num_threads:
                 options.intra_op_num_threads = int(num_threads)
+            # idle worker threads sleep instead of spinning: on a CPU shared with other
+            # work (eager PyTorch, other processes) spinning steals their cores
+            options.add_session_config_entry('session.intra_op.allow_spinning', '0')
             self._session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
             self._input = self._session.get_inputs()[0].name
         else:

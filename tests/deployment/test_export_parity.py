@@ -140,3 +140,18 @@ def test_cli_export_openvino_and_demo_prints_the_eager_top5(exported):
     assert len(ranked) == 5
     assert ranked == [line for line in deployed.stdout.splitlines() if line in ranked]
     assert 'tokens per view: 60' in deployed.stdout
+
+
+def test_int8_export_quantizes_the_matmuls(exported):
+    onnx = pytest.importorskip('onnx')
+    int8_path = str(exported['tmp'] / 'tiny_int8.onnx')
+    meta = export_recognizer(exported['cfg_path'], exported['ckpt'], FRAMES, SIDE, BUDGET, 'onnx',
+                             int8_path, int8=True, check=False)
+    assert meta['precision'] == 'int8-dynamic'
+    ops = {node.op_type for node in onnx.load(int8_path).graph.node}
+    assert 'MatMulInteger' in ops or 'DynamicQuantizeMatMul' in ops
+    views = torch.randn(2, 3, FRAMES, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
+    logits, kept = build_runtime_model(int8_path)(views)
+    ref, _ = build_runtime_model(exported['onnx'])(views)
+    assert logits.shape == ref.shape == (2, 7) and kept.shape == (2, 60)
+    assert np.isfinite(logits).all() and not np.array_equal(logits, ref)
