@@ -241,7 +241,8 @@ def parse_case(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--cases', nargs='+', default=['8x224@all', '8x224@1024'])
+    p.add_argument('--cases', nargs='*', default=['8x224@all', '8x224@1024'],
+                   help='FRAMESxSIDE@BUDGET; none: only the --tiny-checkpoint accuracy')
     p.add_argument('--config', default=S_CONFIG, help='model config (default FluxViT-S/14 K400)')
     p.add_argument('--batches', type=int, nargs='+', default=[1, 2])
     p.add_argument('--iters', type=int, default=5)
