@@ -16,5 +16,10 @@ setup(
         'torch>=2.1', 'torchvision', 'timm>=1.0', 'mmengine>=0.10,<0.11',
         'mmaction2>=1.2,<1.3', 'numpy<2', 'decord>=0.6',
     ],
+    # optional: export to / run in ONNX Runtime and OpenVINO (exact pins: requirements/deploy.txt)
+    extras_require={
+        'deploy': ['onnx>=1.18', 'onnxscript>=0.5', 'onnxruntime>=1.22', 'openvino>=2025.0',
+                   'ml_dtypes<0.6', 'numpy<2'],
+    },
     license='Apache-2.0',
 )

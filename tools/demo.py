@@ -3,6 +3,7 @@
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--budget 1024] [--grid 16 224] \
         [--label-map labels.txt] [--device cpu]
+    python tools/demo.py VIDEO --exported MODEL.onnx|MODEL.xml [--label-map labels.txt]
 
 Prints the top-5 classes (names from the label map, one per line) and the number
 of tokens the model actually used per view.
@@ -24,8 +25,10 @@ from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_infere
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='mmflux video demo')
     p.add_argument('video')
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', nargs='?')
+    p.add_argument('checkpoint', nargs='?')
+    p.add_argument('--exported', help='an exported model (tools/deployment/export.py) to run '
+                   'instead of CONFIG CHECKPOINT; its grid and budget are fixed')
     p.add_argument('--budget', default=None, help='patch tokens per view (int) or "all"')
     p.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'))
     p.add_argument('--label-map', help='text file with one class name per line')
@@ -38,17 +41,26 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.video):
         sys.exit(f'error: video {args.video} does not exist')
-    cfg = Config.fromfile(args.config)
-    budget = -1 if args.budget is None else (None if args.budget.lower() == 'all' else int(args.budget))
-    frames, side = args.grid if args.grid else (None, None)
-    set_test_grid(cfg, frames, side, budget=budget)
-    model = init_recognizer(cfg, None, device=args.device)
-    try:
-        load_for_inference(model, args.checkpoint)  # strict, unlike init_recognizer's loading
-    except CheckpointMismatchError as err:
-        sys.exit(f'error: {err}')
-    result = inference_recognizer(model, args.video)
-    scores = result.pred_score
+    if args.exported:
+        if args.config or args.checkpoint or args.grid or args.budget:
+            sys.exit('error: --exported runs at its exported grid and budget; give only VIDEO')
+        from mmflux.deployment import inference_exported
+        result = inference_exported(args.exported, args.video)
+        scores, info = result['pred_score'], result
+    else:
+        if not (args.config and args.checkpoint):
+            sys.exit('error: give CONFIG and CHECKPOINT (or --exported MODEL)')
+        cfg = Config.fromfile(args.config)
+        budget = -1 if args.budget is None else (None if args.budget.lower() == 'all' else int(args.budget))
+        frames, side = args.grid if args.grid else (None, None)
+        set_test_grid(cfg, frames, side, budget=budget)
+        model = init_recognizer(cfg, None, device=args.device)
+        try:
+            load_for_inference(model, args.checkpoint)  # strict, unlike init_recognizer's loading
+        except CheckpointMismatchError as err:
+            sys.exit(f'error: {err}')
+        result = inference_recognizer(model, args.video)
+        scores, info = result.pred_score, result.metainfo
     names = None
     if args.label_map:
         with open(args.label_map) as f:
@@ -56,7 +68,6 @@ def main(argv=None):
         if len(names) != scores.numel():
             sys.exit(f'error: {args.label_map} has {len(names)} names for {scores.numel()} classes')
     top = scores.topk(min(args.topk, scores.numel()))
-    info = result.metainfo
     print(f'video: {args.video}')
     print(f'tokens per view: {info.get("num_tokens")} (budget {info.get("token_budget")}, '
           f'head {info.get("head")})')

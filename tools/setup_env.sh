@@ -13,6 +13,14 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
   cp requirements.txt "$stamp"
 fi
+# optional deployment runtimes (ONNX Runtime, OpenVINO), with numpy pinned in the same command;
+# MMFLUX_DEPLOY=0 skips them
+deploy_stamp=.venv/.mmflux-deploy-requirements
+if [ "${MMFLUX_DEPLOY:-1}" != "0" ] && { [ ! -f "$deploy_stamp" ] || ! cmp -s requirements/deploy.txt "$deploy_stamp"; }; then
+  echo "[setup] installing the deployment runtimes (requirements/deploy.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/deploy.txt
+  cp requirements/deploy.txt "$deploy_stamp"
+fi
 # check from outside the repo: inside it, the current folder would hide a missing install
 repo=$(pwd)
 if ! (cd / && "$repo/.venv/bin/python" -c "import mmflux") >/dev/null 2>&1; then

@@ -145,12 +145,15 @@ class FluxViT(BaseFluxBackbone):
         params = [self.pos_embed]
         if self.gpe_proj is not None:
             params += [self.gpe_proj.depthwise_conv.weight, self.gpe_proj.depthwise_conv.bias]
-        use_cache = not self.training and not torch.is_grad_enabled()
+        # exporters trace with fake tensors (no data pointers): no cache while exporting
+        use_cache = (not self.training and not torch.is_grad_enabled()
+                     and not torch.onnx.is_in_onnx_export() and not torch.compiler.is_compiling()
+                     and not torch.jit.is_tracing())
         # inference tensors (parameters created or converted under inference_mode) have
         # no version counter: their data pointer alone identifies them
         key = (frames, height, width, self.pos_embed.device, self.pos_embed.dtype,
                tuple(-1 if p.is_inference() else p._version for p in params),
-               tuple(p.data_ptr() for p in params))
+               tuple(p.data_ptr() for p in params)) if use_cache else None
         if use_cache and key in self._pos_cache:
             return self._pos_cache[key]
         table = self.pos_embed[0, 1:]

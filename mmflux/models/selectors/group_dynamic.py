@@ -19,10 +19,21 @@ class GroupDynamicSelector(BaseTokenSelector):
     descending argsort, as in the released code, which reproduces its selection
     bit for bit on CPU.
 
+    ``stable=True`` breaks ties by the lower index instead (a stable sort), the
+    rule of ONNX / OpenVINO ``TopK``: the released order is that of libstdc++'s
+    introsort inside torch's CPU sort, which no exported graph can reproduce, so
+    an exported model matches the eager one exactly with ``stable=True`` (and
+    with the default whenever no tie straddles the cut).
+
     A group of a single frame (T = 1, or an odd T with no even split) has no
     inter-frame change: its patches are scored by their distance to the frame's
     mean embedding instead (spatial saliency).
     """
+
+    def __init__(self, max_groups: int = 4, exact_count: bool = False, stable: bool = False,
+                 init_cfg=None) -> None:
+        super().__init__(max_groups=max_groups, exact_count=exact_count, init_cfg=init_cfg)
+        self.stable = stable
 
     def forward(self, tokens: torch.Tensor, budget: int,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -37,7 +48,10 @@ class GroupDynamicSelector(BaseTokenSelector):
         else:
             scores = torch.linalg.vector_norm(emb - emb.mean(dim=3, keepdim=True), dim=-1)
         scores = scores.reshape(B, groups, frames_per_group * L)
-        order = torch.argsort(scores.float(), dim=-1, descending=True)
+        if self.stable and not torch.compiler.is_exporting():
+            order = torch.argsort(scores.float(), dim=-1, descending=True, stable=True)
+        else:  # exported: ONNX TopK, which breaks ties by the lower index (= stable)
+            order = torch.argsort(scores.float(), dim=-1, descending=True)
         group_size = frames_per_group * L
         if len(set(counts)) == 1:
             offsets = torch.arange(groups, device=tokens.device).view(1, groups, 1) * group_size

@@ -1,0 +1,44 @@
+"""Recognise a video with an exported model through its config's own test pipeline."""
+from types import SimpleNamespace
+from typing import Dict, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+
+from mmaction.models.heads.base import BaseHead
+from mmaction.registry import MODELS
+from .runtime import RuntimeModel, build_runtime_model
+
+
+def video_views(cfg: Config, video: str) -> torch.Tensor:
+    """(V, C, T, H, W) normalised views of ``video`` by ``cfg``'s test pipeline and preprocessor."""
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    pipeline = Compose(cfg.test_pipeline)
+    data = pipeline(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    inputs = preprocessor(pseudo_collate([data]), False)['inputs']  # (1, V, C, T, H, W)
+    return inputs.reshape((-1, ) + inputs.shape[2:])
+
+
+def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
+    """Decode, cut views, normalise, run and average views as ``inference_recognizer`` does.
+
+    Returns ``pred_score`` (num_classes,) tensor, per-view ``logits``, ``kept``
+    indices and the export ``meta`` (token budget, head, num_tokens).
+    """
+    runtime = build_runtime_model(model) if isinstance(model, str) else model
+    meta = runtime.meta
+    views = video_views(Config.fromstring(meta['config'], file_format='.py'), video)
+    chunk = meta.get('max_testing_views') or views.shape[0]
+    outputs = [runtime(part) for part in views.split(chunk)]
+    logits = np.concatenate([o[0] for o in outputs])
+    kept = np.concatenate([o[1] for o in outputs])
+    # the head's own averaging rule (``average_clips``: prob / score / None)
+    averager = SimpleNamespace(average_clips=meta.get('average_clips', 'prob'))
+    scores = BaseHead.average_clip(averager, torch.from_numpy(logits), num_segs=views.shape[0])
+    scores = scores.reshape(-1, scores.shape[-1]).mean(0) if scores.dim() > 2 else scores[0]
+    return dict(pred_score=scores, logits=logits, kept=kept, meta=meta,
+                token_budget=meta['budget'], head=meta['head'], num_tokens=meta['num_tokens'])
