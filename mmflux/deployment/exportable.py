@@ -13,13 +13,12 @@ from torch import nn
 
 
 def grid_tokens(backbone: nn.Module, frames: int, side: int) -> int:
-    """Patch tokens of a ``frames`` x ``side`` x ``side`` clip (before selection)."""
-    tubelet = int(getattr(backbone, 'tubelet_size', 1))
-    patch = int(backbone.patch_size)
-    if frames % tubelet or side % patch:
-        raise ValueError(f'grid {frames}x{side}: frames must be a multiple of the tubelet size '
-                         f'{tubelet} and side a multiple of the patch size {patch}.')
-    return frames // tubelet * (side // patch)**2
+    """Patch tokens of a ``frames`` x ``side`` x ``side`` clip (before selection).
+
+    The backbone owns the geometry (``backbone.num_tokens``); it raises a clear
+    error for a grid that is not a multiple of its patch / tubelet size.
+    """
+    return int(backbone.num_tokens(frames, side, side))
 
 
 class ExportableRecognizer(nn.Module):
@@ -51,9 +50,7 @@ class ExportableRecognizer(nn.Module):
         self.num_tokens = int(info['num_tokens'])
         # the positional table of this grid, computed once by the eager code: the graph
         # holds it as a constant (bit-identical to eager, no Resize op to re-implement)
-        frames_t = self.num_patches // (self.side // int(self.backbone.patch_size))**2
-        hw = self.side // int(self.backbone.patch_size)
-        self._grid = (frames_t, hw, hw)
+        self._grid = tuple(self.backbone.token_grid(self.frames, self.side, self.side))
         with torch.no_grad():
             self.register_buffer('pos_table', self.backbone.positional_embedding(*self._grid).clone(),
                                  persistent=False)
@@ -68,10 +65,11 @@ class ExportableRecognizer(nn.Module):
         backbone = self.backbone
         backbone.positional_embedding = self._positions  # instance attribute, removed below
         try:
-            tokens, kept = backbone(x, self.budget, return_indices=True)
+            out = backbone(x, self.budget, return_output=True)
         finally:
             del backbone.positional_embedding
-        logits = self.cls_head(tokens, self.head)
+        logits = self.cls_head(out.tokens, self.head)
+        kept = out.kept
         if kept is None:
             kept = torch.arange(self.num_patches, device=x.device).unsqueeze(0).expand(x.shape[0], -1)
         return logits, kept
