@@ -3,8 +3,9 @@ from . import hooks, optimizers  # noqa: F401
 from .hooks import (BadVideoCountHook, FluxConfigCheckHook, FluxSamplerResumeHook,
                     RandomStateHook)
 from .optimizers import FluxLayerDecayOptimWrapperConstructor
+from .runner import FluxRunner
 
 __all__ = [
     'BadVideoCountHook', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
-    'FluxSamplerResumeHook', 'RandomStateHook', 'hooks', 'optimizers'
+    'FluxRunner', 'FluxSamplerResumeHook', 'RandomStateHook', 'hooks', 'optimizers'
 ]

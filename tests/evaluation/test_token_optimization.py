@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmflux.evaluation.token_optimization import (GridResult, TokenOptimizer, candidate_grids,
-                                                  reduction_grid)
+                                                  candidate_sides, check_grid, reduction_grid)
 from conftest import REPO_ROOT, write_tiny_train_config
 
 
@@ -15,6 +15,19 @@ def test_candidate_and_reduction_grids():
     assert candidate_grids(64, [2, 4, 8, 16], [42, 56], max_ratio=2) == [(4, 56), (8, 42), (8, 56)]
     assert reduction_grid(64, 56, [2, 4, 8]) == (4, 56)
     assert reduction_grid(8, 56, [2, 4]) is None
+    # without a frame list: any multiple of the tubelet (the reports' baseline)
+    assert reduction_grid(128, 56, patch_size=7, tubelet_size=2) == (4, 56)
+    assert reduction_grid(32, 56, patch_size=7, tubelet_size=2) is None
+
+
+def test_candidate_sides_are_multiples_of_the_patch():
+    assert candidate_sides(224, 14) == [210, 224, 238, 252]
+    assert candidate_sides(224, 16) == [208, 224, 240, 256]  # not 210/238: a ViT/16 refuses them
+    assert candidate_sides(56, 7) == [49, 56, 63, 70]
+    with pytest.raises(ValueError, match='not a multiple of the patch size 16; use 240'):
+        check_grid(16, 238, 16, 2)
+    with pytest.raises(ValueError, match='tubelet size 2; use 8'):
+        check_grid(7, 224, 16, 2)
 
 
 def write_list(path, names):
@@ -41,12 +54,15 @@ def test_choice_comes_from_the_selection_split(tmp_path, monkeypatch):
               ('eval', 4): 0.3}
     calls = []
 
-    def fake_evaluate(self, ann, frames, side, budget, selector, split, method='to'):
-        calls.append((split, ann, frames))
-        return GridResult(budget, frames, side, selector, split, scores[(split, frames)], 1,
-                          budget or frames * 16, frames * 16, method=method)
+    def fake_evaluate(self, ann, settings, split):
+        out = []
+        for frames, side, budget, selector, method in settings:
+            calls.append((split, ann, frames))
+            out.append(GridResult(budget, frames, side, selector, split, scores[(split, frames)],
+                                  1, budget or frames * 16, frames * 16, method=method))
+        return out
 
-    monkeypatch.setattr(TokenOptimizer, 'evaluate', fake_evaluate)
+    monkeypatch.setattr(TokenOptimizer, 'evaluate_settings', fake_evaluate)
     optimizer = TokenOptimizer.__new__(TokenOptimizer)
     optimizer.patch_size, optimizer.tubelet_size = 14, 1
     choices, baselines = optimizer.search([64], [4, 8, 16], [56], select, report, max_ratio=4)
@@ -76,8 +92,14 @@ def test_token_optimize_tool_end_to_end(tiny_motion_data, tmp_path):
     assert 'TO (GroupDynamicSelector)' in table and 'TO (RandomSelector)' in table
     assert 'grid reduction' in table
     assert (out / 'to_plot.png').stat().st_size > 1000
-    chosen = json.loads((out / 'to_overrides.json').read_text())['chosen']
-    assert set(chosen) == {'32', '16'}
-    for budget, setting in chosen.items():
-        assert f'model.test_cfg.token_budget={budget}' in setting['cfg_options']
+    plan = json.loads((out / 'to_plan.json').read_text())
+    assert set(plan['budgets']) == {'32', '16'}
+    for budget, setting in plan['budgets'].items():
+        assert f'token_optimization.budget={budget}' in setting['cfg_options']
         assert setting['frames'] * (setting['side'] // 14)**2 >= int(budget)
+    # every candidate of each budget and selector is in the plan, with its cost
+    assert {(s['budget'], s['selector']) for s in plan['settings']} == {
+        (b, sel) for b in (32, 16) for sel in ('GroupDynamicSelector', 'RandomSelector')}
+    assert all(s['gmacs'] > 0 for s in plan['settings'])
+    rows = (out / 'to_predictions.csv').read_text().splitlines()
+    assert rows[0].startswith('split,video,label,pred') and len(rows) > len(plan['settings'])
