@@ -68,12 +68,12 @@ def main(argv=None):
     if args.patch_size is None:
         args.patch_size = getattr(model.backbone, 'patch_size', 14)
     tubelet = getattr(model.backbone, 'tubelet_size', 1)
-    per_frame = (args.side // args.patch_size)**2
+    from mmflux.evaluation.token_optimization import grid_tokens, reduction_grid
     settings = []
     for budget in args.budgets:
-        frames = budget // per_frame * tubelet
-        if frames >= 1:
-            settings.append((budget, 'grid reduction', (frames, args.side), None))
+        reduced = reduction_grid(budget, args.side, None, args.patch_size, tubelet)
+        if reduced is not None:
+            settings.append((budget, 'grid reduction', reduced, None))
         if args.to_grid:
             settings.append((budget, 'TO (selector)', tuple(args.to_grid), budget))
     rows = []
@@ -83,7 +83,7 @@ def main(argv=None):
         print(f'[{i}/{len(settings)}] budget {budget}: {method} {grid[0]}x{grid[1]} '
               f'(elapsed {time.time() - start:.0f}s)', flush=True)
         metrics = run_test(args, grid, test_budget, tag)
-        tokens = min(grid[0] // tubelet * (grid[1] // args.patch_size)**2, test_budget or 10**9)
+        tokens = min(grid_tokens(grid[0], grid[1], args.patch_size, tubelet), test_budget or 10**9)
         rows.append((budget, method, f'{grid[0]}x{grid[1]}', tokens,
                      100 * metrics.get('acc/top1', float('nan')), gmacs(model, grid, test_budget)))
     header = '| budget | method | grid (T x side) | tokens | top-1 (%) | GMACs/view |'

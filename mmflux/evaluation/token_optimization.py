@@ -110,17 +110,30 @@ def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int],
 
 
 def reduction_grid(budget: int, side: int, frames: Optional[Iterable[int]] = None,
-                   patch_size: int = 14, tubelet_size: int = 1) -> Optional[Tuple[int, int]]:
+                   patch_size: int = 14, tubelet_size: int = 1,
+                   shrink_side: bool = False) -> Optional[Tuple[int, int]]:
     """Plain grid reduction, the baseline of every report: the most frames at ``side``
-    whose tokens fit the budget (``frames``: the allowed counts; None: any multiple of
-    the tubelet). None when not even one tubelet fits."""
+    whose tokens fit the budget.
+
+    ``frames``: the allowed frame counts (None: any multiple of the tubelet). When
+    not even one tubelet fits at ``side``: None, or with ``shrink_side`` one
+    tubelet at the largest smaller side (a multiple of the patch) that fits.
+    """
     if frames is None:
         per_tubelet = grid_tokens(tubelet_size, side, patch_size, tubelet_size)
         count = budget // per_tubelet * tubelet_size if per_tubelet else 0
-        return (count, side) if count >= tubelet_size else None
-    fitting = [t for t in frames
-               if t % tubelet_size == 0 and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
-    return (max(fitting), side) if fitting else None
+        fitting = [count] if count >= tubelet_size else []
+    else:
+        fitting = [t for t in frames if t % tubelet_size == 0
+                   and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
+    if fitting:
+        return max(fitting), side
+    if shrink_side:
+        sides = [s for s in range(patch_size, side, patch_size)
+                 if grid_tokens(tubelet_size, s, patch_size, tubelet_size) <= budget]
+        if sides:
+            return tubelet_size, max(sides)
+    return None
 
 
 def same_annotations(path_a: str, path_b: str) -> bool:

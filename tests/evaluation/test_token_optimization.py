@@ -18,6 +18,8 @@ def test_candidate_and_reduction_grids():
     # without a frame list: any multiple of the tubelet (the reports' baseline)
     assert reduction_grid(128, 56, patch_size=7, tubelet_size=2) == (4, 56)
     assert reduction_grid(32, 56, patch_size=7, tubelet_size=2) is None
+    # below one tubelet at the side: one tubelet at the largest side that fits (5 x 5 <= 32)
+    assert reduction_grid(32, 56, [2, 4], 7, 2, shrink_side=True) == (2, 35)
 
 
 def test_candidate_sides_are_multiples_of_the_patch():
