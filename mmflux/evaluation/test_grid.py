@@ -116,13 +116,17 @@ def read_test_grid(cfg, split: str = 'test') -> Optional[ViewGrid]:
 
 def set_test_grid(cfg, frames: Optional[int] = None, side: Optional[int] = None,
                   budget: Optional[int] = -1, head: Optional[int] = -1, split: str = 'test',
-                  num_clips: Optional[int] = None, selector: Optional[str] = None):
+                  num_clips: Optional[int] = None, selector: Optional[str] = None,
+                  crop: Optional[str] = None):
     """Edit ``cfg`` in place: sampled frames, resize/crop side, test budget, head, selector.
 
     ``budget``/``head`` left at -1 are not touched; None sets "all tokens" /
     "nearest head". Views (``num_clips``, the crop type) are kept unless given,
-    so K400's 4x3 and SSv2's 2x3 testing stay as they are.
+    so K400's 4x3 and SSv2's 2x3 testing stay as they are; ``crop`` (one of
+    :data:`CROP_TYPES`) replaces the crop type, e.g. ``CenterCrop`` for one view.
     """
+    if crop is not None and crop not in CROP_TYPES:
+        raise ValueError(f'crop={crop!r}: use one of {CROP_TYPES}.')
     for where, pipeline in pipelines(cfg, split):
         roles = grid_steps(pipeline)
         if frames is not None and not roles['sampler']:
@@ -142,6 +146,8 @@ def set_test_grid(cfg, frames: Optional[int] = None, side: Optional[int] = None,
                 step['keep_ratio'] = True
             for _, step in roles['crop']:
                 step['crop_size'] = int(side)
+        for _, step in roles['crop'] if crop is not None else ():
+            step['type'] = crop
     if 'model' in cfg:
         test_cfg = dict(cfg.model.get('test_cfg') or {})
         if budget != -1:
