@@ -14,7 +14,7 @@ import numpy as np
 from mmengine.dataset import Compose
 
 from mmaction.registry import TRANSFORMS
-from .test_grid import SAMPLER_TYPES, pipelines, set_test_grid, type_name
+from .test_grid import SAMPLER_TYPES, is_decoder, pipelines, set_test_grid, type_name
 
 Grid = Tuple[int, int]
 
@@ -23,7 +23,7 @@ def _split_at_decode(pipeline: Sequence[dict], where: str) -> Tuple[list, list, 
     """(steps before the sampler, the sampler, the decode step, steps after it)."""
     names = [type_name(s) for s in pipeline]
     samplers = [i for i, n in enumerate(names) if n in SAMPLER_TYPES]
-    decoders = [i for i, n in enumerate(names) if n.endswith('Decode')]
+    decoders = [i for i, s in enumerate(pipeline) if is_decoder(s)]
     if len(samplers) != 1 or len(decoders) != 1 or samplers[0] > decoders[0]:
         raise ValueError(f'{where}: decode-once needs one frame sampler ({", ".join(SAMPLER_TYPES)}) '
                          f'before one *Decode step; got {names}. Use the per-grid search '

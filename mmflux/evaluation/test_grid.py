@@ -20,6 +20,8 @@ SAMPLER_TYPES = ('FluxUniformSample', 'SSv2Sample', 'UniformSample', 'SampleFram
 CROP_TYPES = ('CenterCrop', 'ThreeCrop', 'TenCrop')
 #: resizes of the short side that go with the crop
 RESIZE_TYPES = ('Resize', )
+#: frame decoders end with this (DecordDecode, PyAVDecode, RawFrameDecode, ...)
+DECODER_SUFFIX = 'Decode'
 #: the top-level config key of the Token Optimization switch
 TO_KEY = 'token_optimization'
 #: its keys; ``budget`` plus ``grid=(frames, side)`` or ``plan=FILE``
@@ -53,6 +55,10 @@ def pipelines(cfg, split: str = 'test') -> List[Tuple[str, list]]:
     if isinstance(cfg.get(f'{split}_pipeline'), (list, tuple)):
         found.append((f'{split}_pipeline', cfg[f'{split}_pipeline']))
     return found
+
+
+def is_decoder(step: Any) -> bool:
+    return type_name(step).endswith(DECODER_SUFFIX)
 
 
 def grid_steps(pipeline: Sequence) -> Dict[str, List[Tuple[int, dict]]]:

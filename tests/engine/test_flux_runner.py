@@ -64,3 +64,16 @@ def test_mmaction_test_tool_equals_mmflux_test_tool(tiny_motion_data, tmp_path):
         assert scores['mmaction'] == scores['mmflux']
         assert kept[('mmaction', budget)] == kept[('mmflux', budget)] == {
             (budget, (grid[0], grid[1], grid[1]))}
+
+
+def test_runner_applies_the_switch_before_building(tiny_motion_data, tmp_path):
+    from mmaction.registry import RUNNERS
+    cfg = Config.fromfile(write_tiny_train_config(tmp_path, tiny_motion_data))
+    assert cfg.runner_type == 'FluxRunner'  # from configs/_base_/default_runtime.py
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.token_optimization.update(budget=16, grid=(6, 42))
+    runner = RUNNERS.build(cfg)  # what MMAction2's tools/test.py does
+    sampler = runner.cfg.test_dataloader.dataset.pipeline[1]
+    assert sampler['clip_len'] == 6 and sampler['num_clips'] == 2
+    assert runner.model.test_cfg['token_budget'] == 16
+    assert cfg.test_dataloader.dataset.pipeline[1]['clip_len'] == 8  # the caller's cfg is not edited

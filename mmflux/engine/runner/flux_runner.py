@@ -6,6 +6,8 @@ config has ``runner_type``) that sees the whole edited config. Applying the
 switch here turns ``token_optimization.budget=64 token_optimization.plan=P``
 into the test grid, budget and selector before the dataloader and model exist.
 """
+import copy
+
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
@@ -18,6 +20,6 @@ class FluxRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg) -> 'Runner':
-        cfg = cfg.copy()
+        cfg = copy.deepcopy(cfg)  # the caller's config stays as it was
         apply_token_optimization(cfg)
         return super().from_cfg(cfg)
