@@ -14,6 +14,8 @@ model its config (:class:`mmflux.evaluation.TokenOptimizationConfigMixin`).
 import copy
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .to_plan import TOPlan
+
 #: frame samplers whose ``clip_len`` is the number of frames of a view
 SAMPLER_TYPES = ('FluxUniformSample', 'SSv2Sample', 'UniformSample', 'SampleFrames')
 #: crops whose ``crop_size`` is the side of a view
@@ -200,9 +202,9 @@ def resolve(settings: Dict) -> Dict:
     out = dict(budget=budget, frames=None, side=None,
                selector=settings.get('selector'), head=settings.get('head'), plan_entry=None)
     if settings.get('plan'):
-        from .to_plan import TOPlan
         plan = TOPlan.load(settings['plan'])
-        entry = plan.choose(budget=None if budget == -1 else budget, max_latency_ms=settings.get('max_latency_ms'),
+        entry = plan.choose(budget=None if budget == -1 else budget,
+                            max_latency_ms=settings.get('max_latency_ms'),
                             max_gmacs=settings.get('max_gmacs'), selector=out['selector'])
         out.update(budget=entry['budget'], frames=entry['frames'], side=entry['side'],
                    selector=out['selector'] or entry['selector'], plan_entry=entry)

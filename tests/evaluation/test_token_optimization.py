@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from mmflux.evaluation.token_optimization import (GridResult, TokenOptimizer, candidate_grids,
                                                   candidate_sides, check_grid, reduction_grid)
