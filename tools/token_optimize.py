@@ -5,6 +5,7 @@
         --frames 4 8 12 16 [--sides 42 56 70] [--selectors GroupDynamicSelector RandomSelector] \
         [--select-ann VAL_LIST] [--eval-ann TEST_LIST] [--out-dir DIR] [--max-videos N] \
         [--latency [--max-latency-ms 5 10] [--max-gmacs 0.1]] [--compare-per-grid]
+    python tools/token_optimize.py CONFIG CHECKPOINT --replan DIR/to_plan.json --max-latency-ms 8 12
 
 For every budget and selector, each candidate grid with at least as many tokens
 as the budget is scored on the selection split (default: the config's val list);
@@ -18,7 +19,8 @@ Writes DIR/to_plan.json (every candidate with selection top-1, GMACs and, with
 ``--latency``, the measured latency on this machine; the choice per budget and
 per target; the ``--cfg-options`` that run it), to_table.md/.csv, to_plot.png
 (top-1 vs GMACs), to_latency.png (top-1 vs latency, Pareto front, chosen
-points) and to_predictions.csv (per video and setting, for audits).
+points) and to_predictions.csv (per video and setting, for audits). ``--replan``
+chooses new targets from a plan's measured settings without searching again.
 """
 import argparse
 import csv
@@ -50,7 +52,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Token Optimization search')
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--budgets', type=int, nargs='+', required=True)
+    p.add_argument('--budgets', type=int, nargs='+', help='token budgets to search (required '
+                   'unless --replan)')
     p.add_argument('--frames', type=int, nargs='+', default=[2, 4, 6, 8, 12, 16])
     p.add_argument('--sides', type=int, nargs='+', default=None,
                    help='candidate sides, multiples of the patch size (default: the test side '
@@ -77,6 +80,8 @@ def parse_args(argv=None):
     p.add_argument('--max-latency-ms', type=float, nargs='+', default=[],
                    help='latency targets: the most accurate setting under each goes in the plan')
     p.add_argument('--max-gmacs', type=float, nargs='+', default=[], help='GMACs targets')
+    p.add_argument('--replan', metavar='PLAN',
+                   help='no search: recompute the targets of an existing plan and its plot')
     p.add_argument('--out-dir', default='work_dirs/token_optimization')
     p.add_argument('--device', default='cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -144,6 +149,15 @@ def build_plan(args, cfg, model, choices, baselines, times):
         rep = reported[(budget, best['selector'])].reported
         budgets[str(budget)] = dict(best, eval_top1=rep.top1, cfg_options=cfg_options(
             budget, plan=out))
+    plan.meta.update(budgets=budgets, targets=choose_targets(args, plan, out),
+                     baselines=[b.as_dict() for b in baselines],
+                     grid_reduction_side=args.standard_side)
+    plan.save(out)
+    return plan
+
+
+def choose_targets(args, plan, out):
+    """The most accurate setting of the plan under each latency / GMACs target."""
     targets = []
     for key, values in (('max_latency_ms', args.max_latency_ms), ('max_gmacs', args.max_gmacs)):
         for value in values:
@@ -154,11 +168,7 @@ def build_plan(args, cfg, model, choices, baselines, times):
                 continue
             targets.append({key: value, **best, 'cfg_options': [
                 f'token_optimization.plan={out}', f'token_optimization.{key}={value}']})
-    plan.meta.update(budgets=budgets, targets=targets,
-                     baselines=[b.as_dict() for b in baselines],
-                     grid_reduction_side=args.standard_side)
-    plan.save(out)
-    return plan
+    return targets
 
 
 def write_tables(out_dir, choices, baselines):
@@ -235,14 +245,18 @@ def plot_latency(out_dir, plan):
     front = pareto_front(settings)
     ax.plot([s['latency_ms'] for s in front], [100 * s['val_top1'] for s in front], 'k--', lw=1.2,
             label='Pareto front')
+    points = {}  # one mark per chosen setting, naming every target that chose it
     for target in plan.meta.get('targets', []):
         if 'max_latency_ms' in target and 'error' not in target:
             ax.axvline(target['max_latency_ms'], color='tab:red', lw=0.8, alpha=0.5)
-            ax.scatter([target['latency_ms']], [100 * target['val_top1']], s=170,
-                       facecolors='none', edgecolors='tab:red', lw=2)
-            ax.annotate(f"<= {target['max_latency_ms']:g} ms: {target['frames']}x{target['side']}"
-                        f" @ {target['budget']}", (target['latency_ms'], 100 * target['val_top1']),
-                        textcoords='offset points', xytext=(6, -14), fontsize=8, color='tab:red')
+            key = (target['latency_ms'], target['val_top1'], target['frames'], target['side'],
+                   target['budget'])
+            points.setdefault(key, []).append(f"{target['max_latency_ms']:g}")
+    for (lat, top1, frames, side, budget), limits in points.items():
+        ax.scatter([lat], [100 * top1], s=170, facecolors='none', edgecolors='tab:red', lw=2)
+        ax.annotate(f"<= {', '.join(limits)} ms: {frames}x{side} @ {budget} tokens",
+                    (lat, 100 * top1), textcoords='offset points', xytext=(8, -4), fontsize=8,
+                    color='tab:red')
     machine = plan.meta.get('machine') or {}
     ax.set_xlabel(f"latency per view, ms (batch 1, median; {machine.get('runtime', '?')}, "
                   f"{machine.get('torch_threads', '?')} threads)")
@@ -257,8 +271,22 @@ def plot_latency(out_dir, plan):
     return path
 
 
+def replan(args):
+    plan = TOPlan.load(args.replan)
+    plan.meta['targets'] = choose_targets(args, plan, args.replan)
+    plan.save(args.replan)
+    path = plot_latency(osp.dirname(osp.abspath(args.replan)), plan)
+    for target in plan.meta['targets']:
+        print(f'target {target}')
+    print(f'written: {args.replan}, {path}')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.replan:
+        return replan(args)
+    if not args.budgets:
+        sys.exit('error: --budgets is required (or --replan PLAN)')
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

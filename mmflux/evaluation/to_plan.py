@@ -55,7 +55,7 @@ class TOPlan:
             missing = [k for k in SETTING_KEYS + ('val_top1', ) if k not in s]
             if missing:
                 raise ValueError(f'{path}: settings[{i}] lacks {missing}.')
-        meta = {k: v for k, v in data.items() if k != 'settings'}
+        meta = {k: v for k, v in data.items() if k not in ('settings', 'format')}
         return cls(data['settings'], meta, path)
 
     def save(self, path: str) -> str:
