@@ -65,14 +65,14 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
+    patch_size = model.backbone.patch_size
     tubelet = model.backbone.tubelet_size
-    _, hp, wp = model.backbone.token_grid(tubelet, args.side, args.side)
-    per_frame = hp * wp
+    from mmflux.evaluation.token_optimization import reduction_grid
     settings = []
     for budget in args.budgets:
-        frames = budget // per_frame * tubelet
-        if frames >= 1:
-            settings.append((budget, 'grid reduction', (frames, args.side), None))
+        reduced = reduction_grid(budget, args.side, None, patch_size, tubelet)
+        if reduced is not None:
+            settings.append((budget, 'grid reduction', reduced, None))
         if args.to_grid:
             settings.append((budget, 'TO (selector)', tuple(args.to_grid), budget))
     rows = []

@@ -2,11 +2,15 @@
 """Recognize the action in a video at a chosen token budget.
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--budget 1024] [--grid 16 224] \
+        [--plan to_plan.json [--max-latency-ms 30 | --max-gmacs 2]] \
         [--label-map labels.txt] [--device cpu]
     python tools/demo.py VIDEO --exported MODEL.onnx|MODEL.xml [--label-map labels.txt]
 
-Prints the top-5 classes (names from the label map, one per line) and the number
-of tokens the model actually used per view.
+``--plan`` with a latency (or GMACs) target runs the most accurate setting of a
+Token Optimization plan (tools/token_optimize.py) that meets it; with
+``--budget`` it runs the plan's grid for that budget. Prints the top-5 classes
+(names from the label map, one per line), the grid decoded and the number of
+tokens the model actually used per view.
 """
 import argparse
 import os.path as osp
@@ -18,7 +22,7 @@ import mmflux  # noqa: E402,F401
 from mmengine.config import Config  # noqa: E402
 
 from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
-from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.evaluation.test_grid import TO_KEY  # noqa: E402
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 
 
@@ -31,6 +35,11 @@ def parse_args(argv=None):
                    'instead of CONFIG CHECKPOINT; its grid and budget are fixed')
     p.add_argument('--budget', default=None, help='patch tokens per view (int) or "all"')
     p.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'))
+    p.add_argument('--plan', help='Token Optimization plan (to_plan.json)')
+    p.add_argument('--max-latency-ms', type=float, help='with --plan: latency target per view')
+    p.add_argument('--max-gmacs', type=float, help='with --plan: compute target per view')
+    p.add_argument('--runtime', default='pytorch', choices=['pytorch'],
+                   help='inference runtime (hook point for exported models; eager PyTorch)')
     p.add_argument('--label-map', help='text file with one class name per line')
     p.add_argument('--device', default='cpu')
     p.add_argument('--topk', type=int, default=5)
@@ -42,8 +51,9 @@ def main(argv=None):
     if not osp.isfile(args.video):
         sys.exit(f'error: video {args.video} does not exist')
     if args.exported:
-        if args.config or args.checkpoint or args.grid or args.budget:
-            sys.exit('error: --exported runs at its exported grid and budget; give only VIDEO')
+        if args.config or args.checkpoint or args.grid or args.budget or args.plan:
+            sys.exit('error: --exported runs at its exported grid and budget; give only VIDEO '
+                     '(and --label-map)')
         from mmflux.deployment import inference_exported
         result = inference_exported(args.exported, args.video)
         scores, info = result['pred_score'], result
@@ -51,10 +61,20 @@ def main(argv=None):
         if not (args.config and args.checkpoint):
             sys.exit('error: give CONFIG and CHECKPOINT (or --exported MODEL)')
         cfg = Config.fromfile(args.config)
-        budget = -1 if args.budget is None else (None if args.budget.lower() == 'all' else int(args.budget))
-        frames, side = args.grid if args.grid else (None, None)
-        set_test_grid(cfg, frames, side, budget=budget)
-        model = init_recognizer(cfg, None, device=args.device)
+        if (args.max_latency_ms is not None or args.max_gmacs is not None) and not args.plan:
+            sys.exit('error: --max-latency-ms / --max-gmacs choose from a plan; pass --plan PLAN')
+        switch = dict(cfg.get(TO_KEY) or {})
+        if args.budget is not None:
+            switch['budget'] = 'all' if args.budget.lower() == 'all' else int(args.budget)
+        if args.grid:
+            switch['grid'] = tuple(args.grid)
+        switch.update({k: v for k, v in (('plan', args.plan), ('max_latency_ms', args.max_latency_ms),
+                                         ('max_gmacs', args.max_gmacs)) if v is not None})
+        cfg[TO_KEY] = switch
+        try:  # init_recognizer hands the model its config, which applies the switch
+            model = init_recognizer(cfg, None, device=args.device)
+        except (ValueError, FileNotFoundError) as err:
+            sys.exit(f'error: {err}')
         try:
             load_for_inference(model, args.checkpoint)  # strict, unlike init_recognizer's loading
         except CheckpointMismatchError as err:
@@ -69,6 +89,9 @@ def main(argv=None):
             sys.exit(f'error: {args.label_map} has {len(names)} names for {scores.numel()} classes')
     top = scores.topk(min(args.topk, scores.numel()))
     print(f'video: {args.video}')
+    grid = info.get('grid')
+    print(f'grid per view: {"x".join(str(g) for g in grid) if grid else "?"} (T x H x W), '
+          f'selector {info.get("selector")}, runtime {args.runtime}')
     print(f'tokens per view: {info.get("num_tokens")} (budget {info.get("token_budget")}, '
           f'head {info.get("head")})')
     for rank, (score, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):

@@ -14,9 +14,8 @@ the recognizer uses for that many tokens (or ``--head``). The closed form of the
 spec (section 7.3) is printed next to it as a cross-check.
 
 Defaults: ``--budget`` from ``model.test_cfg.token_budget``; ``--grid`` from the
-config's ``test_frames`` / ``test_side`` if set, else from the test pipeline
-(frames from the sampling transform's ``clip_len``, side from a crop transform's
-``crop_size``), else 8 x 224 x 224.
+test pipeline as mmflux.evaluation.test_grid reads it (after the
+``token_optimization`` switch), else 8 x 224 x 224.
 
 The LAST line of the output is one JSON object with at least ``gmacs``,
 ``params_m``, ``params_deploy_m``, ``tokens``, ``grid``, ``budget`` and ``head``.
@@ -77,62 +76,20 @@ def _parse_budget(value, cfg):
     return budget, '--budget'
 
 
-def _pipelines(cfg):
-    """Candidate test pipelines of a config, most specific first."""
-    found = []
-    for key in ('test_pipeline', 'val_pipeline'):
-        if isinstance(cfg.get(key), (list, tuple)):
-            found.append((key, cfg.get(key)))
-    for loader in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset') or {}
-        while isinstance(dataset, dict) and 'pipeline' not in dataset and 'dataset' in dataset:
-            dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
-        if isinstance(dataset, dict) and isinstance(dataset.get('pipeline'), (list, tuple)):
-            found.append((f'{loader}.dataset.pipeline', dataset['pipeline']))
-    return found
-
-
 def grid_from_config(cfg):
-    """(T, H, W, source) from the config, or None.
+    """(T, H, W, source) of the config's test (else val) view, or None.
 
-    Top-level ``test_frames`` / ``test_side`` (the mmflux configs' convention, which
-    ``--cfg-options test_frames=12`` can change) come first, then the test pipeline.
+    Read by :mod:`mmflux.evaluation.test_grid`, the one owner of the test grid, so
+    the Token Optimization switch (``--cfg-options token_optimization.grid=(12,252)``
+    or ``token_optimization.plan=...``) counts the grid that tools/test.py tests.
     """
-    frames, side = cfg.get('test_frames'), cfg.get('test_side')
-    if isinstance(frames, int) and frames > 0:
-        if isinstance(side, int) and side > 0:
-            return frames, side, side, 'config: test_frames, test_side'
-    for name, pipeline in _pipelines(cfg):
-        frames = side = None
-        src = []
-        for step in pipeline:
-            if not isinstance(step, dict):
-                continue
-            kind = str(step.get('type', '?'))
-            if frames is None:
-                for key in ('clip_len', 'num_frames'):
-                    if isinstance(step.get(key), int) and step[key] > 0:
-                        frames = step[key]
-                        src.append(f'{kind}.{key}')
-                        break
-            if 'crop' in kind.lower():
-                size = step.get('crop_size', step.get('size'))
-                if isinstance(size, int):
-                    side = (size, size)
-                elif isinstance(size, (list, tuple)) and len(size) == 2:
-                    side = (int(size[1]), int(size[0]))  # mmaction crop sizes are (w, h)
-                if side is not None:
-                    src.append(f'{kind}.crop_size')
-            elif kind == 'Resize' and step.get('keep_ratio') is False and side is None:
-                scale = step.get('scale')
-                if isinstance(scale, (list, tuple)) and len(scale) == 2 and min(scale) > 0:
-                    side = (int(scale[1]), int(scale[0]))
-                    src.append('Resize.scale')
-        if frames is not None:
-            height, width = side if side is not None else DEFAULT_GRID[1:]
-            if side is None:
-                src.append(f'default {DEFAULT_GRID[1]}x{DEFAULT_GRID[2]}')
-            return frames, height, width, f'{name}: ' + ', '.join(src)
+    from mmflux.evaluation.test_grid import resolved_config, to_settings, view_grids
+    switched = to_settings(cfg) is not None
+    for grid in view_grids(resolved_config(cfg), ('test', 'val')):
+        if isinstance(grid['frames'], int) and grid['crop'] is not None:
+            src = f"{grid['where']}: clip_len, {grid['crop_type']}.crop_size"
+            return (grid['frames'], *grid['crop'],
+                    src + (' (token_optimization switch)' if switched else ''))
     return None
 
 
@@ -155,6 +112,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
+    from mmflux.evaluation.test_grid import apply_token_optimization
+    apply_token_optimization(cfg)  # token_optimization.budget / .grid / .plan, as tools/test.py
     budget, budget_src = _parse_budget(args.budget, cfg)
     if args.grid is not None:
         frames, height, width = args.grid

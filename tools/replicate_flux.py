@@ -159,14 +159,10 @@ class Replication:
     def reduced_grid(self, budget: int):
         """Plain grid reduction: fewer frames at the standard side; below one tubelet
         of frames, the largest smaller side that fits."""
-        from mmflux.evaluation.token_optimization import grid_tokens, reduction_grid
+        from mmflux.evaluation.token_optimization import reduction_grid
         frames = range(self.tubelet, self.frames + 1, self.tubelet)
-        reduced = reduction_grid(budget, self.side, frames, self.patch, self.tubelet)
-        if reduced is not None:
-            return reduced
-        sides = [s for s in range(self.patch, self.side, self.patch)
-                 if grid_tokens(self.tubelet, s, self.patch, self.tubelet) <= budget]
-        return self.tubelet, max(sides)
+        return reduction_grid(budget, self.side, frames, self.patch, self.tubelet,
+                              shrink_side=True)
 
     def evaluate(self, name: str, seed: int, config: str, ckpt: str) -> Dict:
         """All budgets and methods for one trained run, in process (one model load)."""

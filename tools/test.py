@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """Test an mmflux (MMAction2) config and checkpoint at a token budget.
 
-    python tools/test.py CONFIG CHECKPOINT [--budget N|all] [--grid FRAMES SIDE] [--head H]
-                         [--work-dir DIR] [--dump preds.pkl] [--cfg-options ...]
+    python tools/test.py CONFIG CHECKPOINT [--budget N|all] [--grid FRAMES SIDE | --plan PLAN]
+                         [--head H] [--work-dir DIR] [--dump preds.pkl] [--cfg-options ...]
 
-``--budget`` sets ``model.test_cfg.token_budget`` (``all`` keeps every token);
-``--grid`` sets the frames sampled per view and the resize/crop side of the test
-pipeline, so ``--grid 16 224 --budget 1024`` is Token Optimization: a 16x224
-grid reduced to 1024 tokens by the selector. Metrics are printed and written to
-the work dir as JSON (``--out-json``).
+The flags are shorthands of the config switch ``token_optimization`` (see
+docs/token_optimization.md), which MMAction2's own tools/test.py reaches with
+``--cfg-options`` alone: ``--budget 1024 --grid 16 224`` is
+``token_optimization.budget=1024 "token_optimization.grid=(16,224)"``, a 16x224
+grid reduced to 1024 tokens by the selector; ``--plan P`` takes the grid and
+selector for the budget from a plan written by tools/token_optimize.py.
+Metrics are printed and written to the work dir as JSON (``--out-json``).
 """
 import argparse
 import json
@@ -23,7 +25,7 @@ from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.evaluation.test_grid import TO_KEY, apply_token_optimization, read_test_grid  # noqa: E402
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file  # noqa: E402
 from mmflux.utils.config_check import check_flux_config  # noqa: E402
 from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
@@ -41,6 +43,8 @@ def parse_args(argv=None):
                         help='patch tokens per view (int) or "all"; default: the config\'s')
     parser.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'),
                         help='test grid: frames per view and spatial side')
+    parser.add_argument('--plan', help='Token Optimization plan (tools/token_optimize.py): grid and '
+                        'selector for the budget')
     parser.add_argument('--head', type=int, default=-1, help='force a head (default: nearest budget)')
     parser.add_argument('--work-dir')
     parser.add_argument('--dump', help='pickle the predictions to this file')
@@ -59,8 +63,18 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
         apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
-    frames, side = args.grid if args.grid else (None, None)
-    set_test_grid(cfg, frames, side, budget=args.budget, head=args.head)
+    switch = dict(cfg.get(TO_KEY) or {})
+    if args.budget != -1:
+        switch['budget'] = 'all' if args.budget is None else args.budget
+    if args.grid:
+        switch['grid'] = tuple(args.grid)
+    if args.plan:
+        switch['plan'] = args.plan
+    if args.head != -1:
+        switch['head'] = args.head
+    cfg[TO_KEY] = switch
+    apply_token_optimization(cfg)  # the runner would too; here so the settings below are final
+    grid = read_test_grid(cfg)
     cfg.launcher = args.launcher
     adapt_distributed_cfg(cfg, args.launcher)
     cfg.load_from = args.checkpoint
@@ -81,7 +95,9 @@ def main(argv=None):
         sys.exit(f'error: {err}')
     metrics = runner.test()
     settings = dict(budget=cfg.model.test_cfg.get('token_budget'), head=cfg.model.test_cfg.get('head'),
-                    grid=list(args.grid) if args.grid else None, checkpoint=args.checkpoint)
+                    grid=[grid.frames, grid.side] if grid else None,
+                    selector=cfg.model.get('backbone', {}).get('selector', {}).get('type'),
+                    checkpoint=args.checkpoint)
     out = args.out_json or osp.join(cfg.work_dir, 'test_metrics.json')
     if runner.rank == 0:
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)

@@ -3,10 +3,11 @@ from . import hooks, optimizers, schedulers  # noqa: F401
 from .hooks import (BadVideoCountHook, FluxConfigCheckHook, FluxSamplerResumeHook,
                     KeyedRandomHook, RandomStateHook)
 from .optimizers import FluxLayerDecayOptimWrapperConstructor
+from .runner import FluxRunner
 from .schedulers import CosineToEndLR
 
 __all__ = [
     'BadVideoCountHook', 'CosineToEndLR', 'FluxConfigCheckHook', 'FluxLayerDecayOptimWrapperConstructor',
-    'FluxSamplerResumeHook', 'KeyedRandomHook', 'RandomStateHook', 'hooks', 'optimizers',
+    'FluxRunner', 'FluxSamplerResumeHook', 'KeyedRandomHook', 'RandomStateHook', 'hooks', 'optimizers',
     'schedulers'
 ]

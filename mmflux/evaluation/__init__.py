@@ -1,5 +1,11 @@
-"""Evaluation: test grids and budgets, Token Optimization search, robust accuracy."""
+"""Evaluation: the test grid and the Token Optimization switch, plans, the search, robust accuracy."""
 from .robust_acc_metric import RobustAccMetric
-from .test_grid import set_test_grid
+from .test_grid import (ViewGrid, apply_token_optimization, cfg_options, read_test_grid,
+                        set_test_grid, view_grids)
+from .to_config_mixin import TokenOptimizationConfigMixin
+from .to_plan import TOPlan
 
-__all__ = ['RobustAccMetric', 'set_test_grid']
+__all__ = [
+    'RobustAccMetric', 'TOPlan', 'TokenOptimizationConfigMixin', 'ViewGrid',
+    'apply_token_optimization', 'cfg_options', 'read_test_grid', 'set_test_grid', 'view_grids'
+]

@@ -6,11 +6,15 @@ reducing it to the budget; the best grid is then reported on a separate
 *evaluation* split, so the reported accuracy is never the maximum over the
 split it is measured on. Plain grid reduction (fewer frames at the standard side,
 no selection) is measured on the same evaluation split for comparison.
+
+By default every video is decoded once per split for all candidates
+(:class:`~mmflux.evaluation.decode_once.MultiGridDecoder`); ``decode_once=False``
+runs each grid's own dataloader (the reference the decode-once path must equal).
 """
 import copy
 import os.path as osp
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -19,7 +23,9 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
-from mmaction.registry import MODELS
+from mmaction.registry import DATASETS, MODELS
+from ..datasets.robust_dataset import log_event
+from .decode_once import MultiGridDecoder
 from .test_grid import set_test_grid
 
 
@@ -37,9 +43,20 @@ class GridResult:
     grid_tokens: int
     gmacs: Optional[float] = None
     method: str = 'to'
+    latency_ms: Optional[float] = None
+    num_failed: int = 0
 
     def as_dict(self) -> Dict:
         return asdict(self)
+
+
+class Setting(NamedTuple):
+    """What one evaluation runs: a grid, a budget (None: all tokens) and a selector."""
+    frames: int
+    side: int
+    budget: Optional[int]
+    selector: str
+    method: str = 'to'
 
 
 @dataclass
@@ -51,18 +68,30 @@ class BudgetChoice:
     reported: Optional[GridResult] = None
 
 
+# ------------------------------------------------------------------ grids
 def grid_tokens(frames: int, side: int, patch_size: int = 14, tubelet_size: int = 1) -> int:
     """Patch tokens of a frames x side x side grid (before selection)."""
     return frames // tubelet_size * (side // patch_size)**2
 
 
-def same_annotations(path_a: str, path_b: str) -> bool:
-    """True when two annotation files are the same file or list the same videos."""
-    if osp.abspath(path_a) == osp.abspath(path_b):
-        return True
-    with open(path_a) as fa, open(path_b) as fb:
-        return sorted(line.split()[0] for line in fa if line.strip()) == \
-            sorted(line.split()[0] for line in fb if line.strip())
+def check_grid(frames: int, side: int, patch_size: int, tubelet_size: int = 1,
+               what: str = 'grid') -> None:
+    """Refuse a grid the backbone cannot embed, naming the nearest that it can."""
+    if side < patch_size or side % patch_size:
+        near = max(patch_size, round(side / patch_size) * patch_size)
+        raise ValueError(f'{what} {frames}x{side}: the side {side} is not a multiple of the '
+                         f'patch size {patch_size}; use {near}.')
+    if frames < tubelet_size or frames % tubelet_size:
+        near = max(tubelet_size, round(frames / tubelet_size) * tubelet_size)
+        raise ValueError(f'{what} {frames}x{side}: {frames} frames is not a multiple of the '
+                         f'tubelet size {tubelet_size}; use {near}.')
+
+
+def candidate_sides(side: int, patch_size: int) -> List[int]:
+    """Default candidate sides: the test side and -1, +1, +2 patches, all multiples of
+    the patch size (the test side rounded to one first)."""
+    base = max(patch_size, round(side / patch_size) * patch_size)
+    return sorted({base + k * patch_size for k in (-1, 0, 1, 2)} - {0})
 
 
 def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int],
@@ -80,12 +109,44 @@ def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int],
     return sorted(grids)
 
 
-def reduction_grid(budget: int, side: int, frames: Iterable[int], patch_size: int = 14,
-                   tubelet_size: int = 1) -> Optional[Tuple[int, int]]:
-    """Plain grid reduction: the most frames at ``side`` whose tokens fit the budget."""
-    fitting = [t for t in frames
-               if t % tubelet_size == 0 and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
-    return (max(fitting), side) if fitting else None
+def reduction_grid(budget: int, side: int, frames: Optional[Iterable[int]] = None,
+                   patch_size: int = 14, tubelet_size: int = 1,
+                   shrink_side: bool = False) -> Optional[Tuple[int, int]]:
+    """Plain grid reduction, the baseline of every report: the most frames at ``side``
+    whose tokens fit the budget.
+
+    ``frames``: the allowed frame counts (None: any multiple of the tubelet). When
+    not even one tubelet fits at ``side``: None, or with ``shrink_side`` one
+    tubelet at the largest smaller side (a multiple of the patch) that fits.
+    """
+    if frames is None:
+        per_tubelet = grid_tokens(tubelet_size, side, patch_size, tubelet_size)
+        count = budget // per_tubelet * tubelet_size if per_tubelet else 0
+        fitting = [count] if count >= tubelet_size else []
+    else:
+        fitting = [t for t in frames if t % tubelet_size == 0
+                   and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
+    if fitting:
+        return max(fitting), side
+    if shrink_side:
+        sides = [s for s in range(patch_size, side, patch_size)
+                 if grid_tokens(tubelet_size, s, patch_size, tubelet_size) <= budget]
+        if sides:
+            return tubelet_size, max(sides)
+    return None
+
+
+def same_annotations(path_a: str, path_b: str) -> bool:
+    """True when two annotation files are the same file or list the same videos."""
+    if osp.abspath(path_a) == osp.abspath(path_b):
+        return True
+    with open(path_a) as fa, open(path_b) as fb:
+        return sorted(line.split()[0] for line in fa if line.strip()) == \
+            sorted(line.split()[0] for line in fb if line.strip())
+
+
+def _meta(sample, key, default=None):
+    return (getattr(sample, 'metainfo', None) or {}).get(key, default)
 
 
 class TokenOptimizer:
@@ -97,11 +158,15 @@ class TokenOptimizer:
         device: where to run.
         num_clips: temporal views per video during the search (1 keeps it fast).
         max_videos: evaluate at most this many videos per split (None: all).
+        decode_once: decode each video once for all settings of a split.
+        seed: the random selector's stream is reseeded per batch from it, so both
+            evaluation paths draw the same tokens.
     """
 
     def __init__(self, cfg: Config, model: torch.nn.Module, device: str = 'cpu',
                  num_clips: Optional[int] = 1, max_videos: Optional[int] = None,
-                 batch_size: int = 4, num_workers: int = 0, progress: bool = True) -> None:
+                 batch_size: int = 4, num_workers: int = 0, progress: bool = True,
+                 decode_once: bool = True, seed: int = 0) -> None:
         self.cfg = cfg
         self.model = model.to(device).eval()
         self.device = device
@@ -110,8 +175,11 @@ class TokenOptimizer:
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.progress = progress
+        self.decode_once = decode_once
+        self.seed = seed
         self.patch_size = getattr(model.backbone, 'patch_size', 14)
         self.tubelet_size = getattr(model.backbone, 'tubelet_size', 1)
+        self.predictions: List[Dict] = []  # one row per (video, setting), for audits
         self._selectors = {}
 
     # --------------------------------------------------------------- pieces
@@ -122,44 +190,119 @@ class TokenOptimizer:
             self._selectors[selector] = MODELS.build(dict(type=selector, exact_count=exact))
         self.model.backbone.selector = self._selectors[selector].to(self.device)
 
-    def _dataloader(self, ann_file: str, frames: int, side: int):
+    def _loader_cfg(self, ann_file: str, frames: Optional[int] = None,
+                    side: Optional[int] = None) -> Dict:
         cfg = copy.deepcopy(self.cfg)
         set_test_grid(cfg, frames, side, num_clips=self.num_clips)
         loader = copy.deepcopy(cfg.test_dataloader)
         loader['dataset']['ann_file'] = ann_file
         if self.max_videos is not None:
             loader['dataset']['indices'] = self.max_videos
-        loader['batch_size'] = self.batch_size
-        loader['num_workers'] = self.num_workers
-        loader['persistent_workers'] = False
-        loader['collate_fn'] = dict(type='pseudo_collate')
-        return Runner.build_dataloader(loader)
+        loader.update(batch_size=self.batch_size, num_workers=self.num_workers,
+                      persistent_workers=False, collate_fn=dict(type='pseudo_collate'))
+        return loader
 
-    @torch.no_grad()
+    def _run(self, batch: Dict, setting: Setting, batch_index: int) -> List:
+        self.set_selector(setting.selector)
+        self.model.test_cfg = dict(self.model.test_cfg or {}, token_budget=setting.budget, head=None)
+        torch.manual_seed(self.seed + batch_index)
+        with torch.no_grad():
+            return self.model.test_step(batch)
+
+    def _result(self, setting: Setting, split: str, correct: int, total: int, kept: int,
+                failed: int, ann_file: str) -> GridResult:
+        if total == 0:
+            raise ValueError(f'{ann_file} lists no videos that could be evaluated '
+                             f'({failed} failed to load).')
+        return GridResult(budget=setting.budget, frames=setting.frames, side=setting.side,
+                          selector=setting.selector, split=split, top1=correct / total,
+                          num_videos=total, kept_tokens=int(kept), method=setting.method,
+                          grid_tokens=grid_tokens(setting.frames, setting.side, self.patch_size,
+                                                  self.tubelet_size), num_failed=failed)
+
+    def _record(self, sample, setting: Setting, split: str) -> bool:
+        pred = int(sample.pred_score.argmax().item())
+        label = int(sample.gt_label.reshape(-1)[0].item())
+        self.predictions.append(dict(
+            split=split, video=osp.basename(str(_meta(sample, 'filename', '?'))), label=label,
+            pred=pred, score=round(float(sample.pred_score[pred]), 5), budget=setting.budget,
+            frames=setting.frames, side=setting.side, selector=setting.selector,
+            method=setting.method, kept=_meta(sample, 'num_tokens')))
+        return pred == label
+
+    # ------------------------------------------------------ evaluation paths
     def evaluate(self, ann_file: str, frames: int, side: int, budget: Optional[int],
                  selector: str, split: str, method: str = 'to') -> GridResult:
-        """Top-1 (softmax-averaged views) of one grid at one budget on one split."""
-        self.set_selector(selector)
-        self.model.test_cfg = dict(self.model.test_cfg or {}, token_budget=budget, head=None)
-        loader = self._dataloader(ann_file, frames, side)
-        correct = total = kept = 0
+        """Top-1 (softmax-averaged views) of one setting on one split."""
+        return self.evaluate_settings(ann_file, [Setting(frames, side, budget, selector, method)],
+                                      split)[0]
+
+    def evaluate_settings(self, ann_file: str, settings: Sequence[Setting],
+                          split: str) -> List[GridResult]:
+        """Top-1 of every setting on one split, in the order given."""
+        if self.decode_once:
+            return self._evaluate_decode_once(ann_file, settings, split)
+        results = []
+        for setting in settings:
+            results.append(self._evaluate_per_grid(ann_file, setting, split))
+        return results
+
+    def _evaluate_per_grid(self, ann_file: str, setting: Setting, split: str) -> GridResult:
+        """Reference path: the setting's own dataloader decodes every video."""
+        loader = Runner.build_dataloader(self._loader_cfg(ann_file, setting.frames, setting.side))
+        correct = total = kept = failed = 0
         bar = ProgressBar(len(loader.dataset)) if self.progress else None
-        for batch in loader:
-            outputs = self.model.test_step(batch)
-            for sample in outputs:
-                correct += int(sample.pred_score.argmax().item() == int(sample.gt_label.item()))
-                kept = sample.metainfo.get('num_tokens', kept)
-                total += 1
+        for b, batch in enumerate(loader):
+            for sample in self._run(batch, setting, b):
+                if _meta(sample, 'failed', False):
+                    failed += 1
+                else:
+                    correct += self._record(sample, setting, split)
+                    kept = _meta(sample, 'num_tokens', kept)
+                    total += 1
                 if bar is not None:
                     bar.update()
         if bar is not None:
             print_log('', logger='current')
-        if total == 0:
-            raise ValueError(f'{ann_file} lists no videos that could be evaluated.')
-        return GridResult(budget=budget, frames=frames, side=side, selector=selector, split=split,
-                          top1=correct / total, num_videos=total, kept_tokens=int(kept),
-                          grid_tokens=grid_tokens(frames, side, self.patch_size,
-                                                            self.tubelet_size), method=method)
+        return self._result(setting, split, correct, total, kept, failed, ann_file)
+
+    def _evaluate_decode_once(self, ann_file: str, settings: Sequence[Setting],
+                              split: str) -> List[GridResult]:
+        """Each video decoded once; every setting evaluated from its frames."""
+        settings = list(settings)
+        dataset = DATASETS.build(self._loader_cfg(ann_file)['dataset'])
+        decoder = MultiGridDecoder(self.cfg, [(s.frames, s.side) for s in settings],
+                                   num_clips=self.num_clips)
+        stats = [[0, 0, 0] for _ in settings]  # correct, total, kept
+        failed = 0
+        bar = ProgressBar(len(dataset)) if self.progress else None
+        for b, start in enumerate(range(0, len(dataset), self.batch_size)):
+            packed = {}  # grid -> list of packed videos
+            for index in range(start, min(start + self.batch_size, len(dataset))):
+                info = dataset.get_data_info(index)
+                try:
+                    per_grid = decoder(info)
+                except Exception as err:  # noqa: BLE001  (a bad video is counted, not fatal)
+                    failed += 1
+                    log_event(f'{split}: {info.get("filename", index)} could not be decoded and '
+                              f'is left out of every setting: {type(err).__name__}: {err}')
+                    continue
+                for grid, item in per_grid.items():
+                    packed.setdefault(grid, []).append(item)
+                if bar is not None:
+                    bar.update()
+            for i, setting in enumerate(settings):
+                items = packed.get((setting.frames, setting.side))
+                if not items:
+                    continue
+                for sample in self._run(pseudo_collate(items), setting, b):
+                    stats[i][0] += self._record(sample, setting, split)
+                    stats[i][1] += 1
+                    stats[i][2] = _meta(sample, 'num_tokens', stats[i][2])
+        if bar is not None:
+            print_log('', logger='current')
+        return [self._result(s, split, c, t, k, failed, ann_file)
+                for s, (c, t, k) in zip(settings, stats)]
 
     # --------------------------------------------------------------- search
     def search(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
@@ -174,9 +317,11 @@ class TokenOptimizer:
             raise ValueError(f'The selection split {select_ann} and the evaluation split {eval_ann} '
                              'list the same videos: Token Optimization must not choose on the '
                              'split it reports. Pass two different annotation files.')
-        choices: List[BudgetChoice] = []
-        baselines: List[GridResult] = []
+        for s in sides:
+            check_grid(self.tubelet_size, s, self.patch_size, self.tubelet_size, 'candidate side')
         standard_side = standard_side or max(sides)
+        choices: List[BudgetChoice] = []
+        candidates: List[Setting] = []
         for budget in budgets:
             grids = candidate_grids(budget, frames, sides, self.patch_size, max_ratio,
                                     self.tubelet_size)
@@ -184,36 +329,31 @@ class TokenOptimizer:
                 raise ValueError(f'No candidate grid reaches {budget} tokens with frames {list(frames)} '
                                  f'and sides {list(sides)}; add larger frames/sides.')
             for selector in selectors:
-                choice = BudgetChoice(budget=budget, selector=selector)
-                for t, s in grids:
-                    print_log(f'[TO] budget {budget} {selector}: selection split, grid {t}x{s}',
-                              logger='current')
-                    choice.candidates.append(self.evaluate(select_ann, t, s, budget, selector, 'select'))
-                # ties: prefer fewer sampled tokens (cheaper patch embedding)
-                choice.chosen = max(choice.candidates, key=lambda r: (r.top1, -r.grid_tokens))
-                t, s = choice.chosen.frames, choice.chosen.side
-                choice.reported = self.evaluate(eval_ann, t, s, budget, selector, 'eval')
-                choices.append(choice)
+                choices.append(BudgetChoice(budget=budget, selector=selector))
+                candidates += [Setting(t, s, budget, selector) for t, s in grids]
+        print_log(f'[TO] selection split {select_ann}: {len(candidates)} settings', logger='current')
+        scored = iter(self.evaluate_settings(select_ann, candidates, 'select'))
+        for choice in choices:
+            n = len(candidate_grids(choice.budget, frames, sides, self.patch_size, max_ratio,
+                                    self.tubelet_size))
+            choice.candidates = [next(scored) for _ in range(n)]
+            # ties: prefer fewer sampled tokens (cheaper patch embedding)
+            choice.chosen = max(choice.candidates, key=lambda r: (r.top1, -r.grid_tokens))
+        reported: List[Setting] = [Setting(c.chosen.frames, c.chosen.side, c.budget, c.selector)
+                                   for c in choices]
+        baselines: List[Tuple[int, Setting]] = []
+        for budget in budgets:
             reduced = reduction_grid(budget, standard_side, frames, self.patch_size,
                                      self.tubelet_size)
             if reduced is not None:
-                baselines.append(self.evaluate(eval_ann, reduced[0], reduced[1], None, selectors[0],
-                                               'eval', method='grid_reduction'))
-                baselines[-1].budget = budget
-        return choices, baselines
-
-
-def overrides_for(result: GridResult, cfg: Config) -> List[str]:
-    """``--cfg-options`` strings that reproduce a chosen setting in the test config."""
-    opts = [f'model.test_cfg.token_budget={result.budget}',
-            f'model.backbone.selector.type={result.selector}']
-    pipeline = cfg.test_dataloader['dataset']['pipeline']
-    for i, step in enumerate(pipeline):
-        prefix = f'test_dataloader.dataset.pipeline.{i}'
-        if step.get('type') in ('FluxUniformSample', 'SSv2Sample', 'UniformSample', 'SampleFrames'):
-            opts.append(f'{prefix}.clip_len={result.frames}')
-        elif step.get('type') == 'Resize':
-            opts.append(f'{prefix}.scale=(-1,{result.side})')
-        elif step.get('type') in ('CenterCrop', 'ThreeCrop', 'TenCrop'):
-            opts.append(f'{prefix}.crop_size={result.side}')
-    return opts
+                baselines.append((budget, Setting(reduced[0], reduced[1], None, selectors[0],
+                                                  'grid_reduction')))
+        print_log(f'[TO] evaluation split {eval_ann}: {len(reported) + len(baselines)} settings',
+                  logger='current')
+        results = self.evaluate_settings(eval_ann, reported + [s for _, s in baselines], 'eval')
+        for choice, result in zip(choices, results):
+            choice.reported = result
+        base_results = results[len(reported):]
+        for (budget, _), result in zip(baselines, base_results):
+            result.budget = budget
+        return choices, base_results

@@ -4,10 +4,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from mmflux.evaluation.token_optimization import (GridResult, TokenOptimizer, candidate_grids,
-                                                  reduction_grid)
+                                                  candidate_sides, check_grid, reduction_grid)
 from conftest import REPO_ROOT, write_tiny_train_config
 
 
@@ -15,6 +14,21 @@ def test_candidate_and_reduction_grids():
     assert candidate_grids(64, [2, 4, 8, 16], [42, 56], max_ratio=2) == [(4, 56), (8, 42), (8, 56)]
     assert reduction_grid(64, 56, [2, 4, 8]) == (4, 56)
     assert reduction_grid(8, 56, [2, 4]) is None
+    # without a frame list: any multiple of the tubelet (the reports' baseline)
+    assert reduction_grid(128, 56, patch_size=7, tubelet_size=2) == (4, 56)
+    assert reduction_grid(32, 56, patch_size=7, tubelet_size=2) is None
+    # below one tubelet at the side: one tubelet at the largest side that fits (5 x 5 <= 32)
+    assert reduction_grid(32, 56, [2, 4], 7, 2, shrink_side=True) == (2, 35)
+
+
+def test_candidate_sides_are_multiples_of_the_patch():
+    assert candidate_sides(224, 14) == [210, 224, 238, 252]
+    assert candidate_sides(224, 16) == [208, 224, 240, 256]  # not 210/238: a ViT/16 refuses them
+    assert candidate_sides(56, 7) == [49, 56, 63, 70]
+    with pytest.raises(ValueError, match='not a multiple of the patch size 16; use 240'):
+        check_grid(16, 238, 16, 2)
+    with pytest.raises(ValueError, match='tubelet size 2; use 8'):
+        check_grid(7, 224, 16, 2)
 
 
 def write_list(path, names):
@@ -41,12 +55,15 @@ def test_choice_comes_from_the_selection_split(tmp_path, monkeypatch):
               ('eval', 4): 0.3}
     calls = []
 
-    def fake_evaluate(self, ann, frames, side, budget, selector, split, method='to'):
-        calls.append((split, ann, frames))
-        return GridResult(budget, frames, side, selector, split, scores[(split, frames)], 1,
-                          budget or frames * 16, frames * 16, method=method)
+    def fake_evaluate(self, ann, settings, split):
+        out = []
+        for frames, side, budget, selector, method in settings:
+            calls.append((split, ann, frames))
+            out.append(GridResult(budget, frames, side, selector, split, scores[(split, frames)],
+                                  1, budget or frames * 16, frames * 16, method=method))
+        return out
 
-    monkeypatch.setattr(TokenOptimizer, 'evaluate', fake_evaluate)
+    monkeypatch.setattr(TokenOptimizer, 'evaluate_settings', fake_evaluate)
     optimizer = TokenOptimizer.__new__(TokenOptimizer)
     optimizer.patch_size, optimizer.tubelet_size = 14, 1
     choices, baselines = optimizer.search([64], [4, 8, 16], [56], select, report, max_ratio=4)
@@ -69,15 +86,30 @@ def test_token_optimize_tool_end_to_end(tiny_motion_data, tmp_path):
     out = tmp_path / 'to'
     result = subprocess.run([sys.executable, 'tools/token_optimize.py', config,
                              str(tmp_path / 'run' / 'epoch_1.pth'), '--budgets', '32', '16',
-                             '--frames', '1', '2', '4', '--sides', '42', '56', '--out-dir', str(out)],
+                             '--frames', '1', '2', '4', '--sides', '42', '56', '--out-dir', str(out),
+                             '--latency', '--latency-runs', '2', '--max-latency-ms', '1000', '0.001',
+                             '--compare-per-grid'],
                             **env_run)
     assert result.returncode == 0, result.stderr[-3000:]
     table = (out / 'to_table.md').read_text()
     assert 'TO (GroupDynamicSelector)' in table and 'TO (RandomSelector)' in table
     assert 'grid reduction' in table
     assert (out / 'to_plot.png').stat().st_size > 1000
-    chosen = json.loads((out / 'to_overrides.json').read_text())['chosen']
-    assert set(chosen) == {'32', '16'}
-    for budget, setting in chosen.items():
-        assert f'model.test_cfg.token_budget={budget}' in setting['cfg_options']
+    plan = json.loads((out / 'to_plan.json').read_text())
+    assert set(plan['budgets']) == {'32', '16'}
+    for budget, setting in plan['budgets'].items():
+        assert f'token_optimization.budget={budget}' in setting['cfg_options']
         assert setting['frames'] * (setting['side'] // 14)**2 >= int(budget)
+    # every candidate of each budget and selector is in the plan, with its cost
+    assert {(s['budget'], s['selector']) for s in plan['settings']} == {
+        (b, sel) for b in (32, 16) for sel in ('GroupDynamicSelector', 'RandomSelector')}
+    assert all(s['gmacs'] > 0 for s in plan['settings'])
+    assert all(s['latency_ms'] > 0 for s in plan['settings'])
+    assert plan['machine']['runtime'] == 'pytorch' and plan['machine']['torch_threads'] >= 1
+    met, missed = plan['targets']
+    assert met['max_latency_ms'] == 1000 and met['latency_ms'] <= 1000 and 'budget' in met
+    assert 'No setting' in missed['error']  # 1 us: nothing meets it, and the plan says so
+    assert plan['search_seconds']['same_results'] is True  # decode-once == per-grid
+    assert 'ratio' in result.stdout and (out / 'to_latency.png').stat().st_size > 1000
+    rows = (out / 'to_predictions.csv').read_text().splitlines()
+    assert rows[0].startswith('split,video,label,pred') and len(rows) > len(plan['settings'])

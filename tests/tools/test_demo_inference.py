@@ -83,3 +83,27 @@ def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
     assert result.returncode != 0
     assert 'does not fit the model' in result.stderr and 'backbone.patch_embed.proj.weight' in result.stderr
     assert 'Fix:' in result.stderr
+
+
+def test_demo_runs_the_plan_setting_for_a_latency_target(reference, tmp_path):
+    from mmflux.evaluation.to_plan import TOPlan
+    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    cfg_path = tmp_path / 'cfg.py'
+    fixture_config().dump(str(cfg_path))
+    plan = TOPlan([
+        dict(budget=64, frames=8, side=56, selector='GroupDynamicSelector', val_top1=0.9, latency_ms=9.0),
+        dict(budget=32, frames=4, side=42, selector='RandomSelector', val_top1=0.6, latency_ms=3.0),
+    ]).save(str(tmp_path / 'plan.json'))
+    demo = [sys.executable, 'tools/demo.py', shared_path('data', 'demo.mp4'), str(cfg_path), ckpt,
+            '--plan', plan]
+    result = subprocess.run(demo + ['--max-latency-ms', '5'], capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'grid per view: 4x42x42 (T x H x W), selector RandomSelector' in result.stdout
+    assert 'tokens per view: 32 (budget 32' in result.stdout  # 36 sampled, 32 kept
+    result = subprocess.run(demo + ['--budget', '64'], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert 'grid per view: 8x56x56 (T x H x W), selector GroupDynamicSelector' in result.stdout
+    assert 'tokens per view: 64 (budget 64' in result.stdout
+    result = subprocess.run(demo + ['--max-latency-ms', '1'], capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    assert result.returncode != 0 and 'the cheapest is 3 ms' in result.stderr

@@ -85,7 +85,7 @@ def test_grid_detection_from_configs(tmp_path):
     path.write_text(TINY_CONFIG)
     cfg = Config.fromfile(str(path))
     assert tool.grid_from_config(cfg)[:3] == (6, 56, 56)
-    cfg.test_frames, cfg.test_side = 12, 252  # the mmflux configs' convention wins
+    cfg.token_optimization = dict(grid=(12, 252))  # the switch tools/test.py applies
     assert tool.grid_from_config(cfg)[:3] == (12, 252, 252)
     empty = Config(dict(model=dict()))
     assert tool.grid_from_config(empty) is None

@@ -6,6 +6,7 @@ import torch
 from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.registry import MODELS
 from mmaction.utils import OptSampleList, SampleList
+from ...evaluation.to_config_mixin import TokenOptimizationConfigMixin
 from ..geometry import BackboneOutput
 
 
@@ -18,7 +19,7 @@ def _is_budget(value) -> bool:
 
 
 @MODELS.register_module()
-class FluxRecognizer(BaseRecognizer):
+class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
     """Video recognizer for budget-flexible backbones (a :class:`BaseFluxBackbone`
     such as FluxViT: ``backbone(x, budget, return_output=True)`` returns a
     :class:`BackboneOutput`) and a :class:`FluxMultiHead`.
@@ -163,9 +164,12 @@ class FluxRecognizer(BaseRecognizer):
         """Per-view logits at the test budget, averaged over views by the head."""
         logits, info = self.extract_feat(inputs, stage='head', test_mode=True)
         predictions = self.cls_head.predict_by_feat(logits, data_samples)
-        for sample in predictions:
+        selector = getattr(self.backbone, 'selector', None)
+        for sample in predictions:  # grid: (T, H, W) of a view as decoded and reduced
             sample.set_metainfo(dict(token_budget=self.test_budget, head=info['head'],
-                                     num_tokens=info['num_tokens']))
+                                     num_tokens=info['num_tokens'],
+                                     grid=tuple(int(d) for d in inputs.shape[-3:]),
+                                     selector=type(selector).__name__ if selector else None))
         return predictions
 
     def _forward(self, inputs: torch.Tensor, stage: str = 'backbone', **kwargs):

@@ -1,0 +1,3 @@
+from .flux_runner import FluxRunner
+
+__all__ = ['FluxRunner']
