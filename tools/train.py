@@ -92,6 +92,20 @@ def main(argv=None):
     check_flux_config(cfg)  # config errors name key, value and fix before anything is built
     runner = Runner.from_cfg(cfg)
     runner.train()
+    close_process_group()
+
+
+def close_process_group() -> None:
+    """End a distributed run in step: every rank waits for the others, then leaves the group.
+
+    Without this, a rank that exits while another still tears down its gloo
+    connections can abort in C++ ("terminate called without an active
+    exception", SIGABRT) after a successful run, which fails the launcher.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
