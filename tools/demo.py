@@ -22,7 +22,7 @@ import mmflux  # noqa: E402,F401
 from mmengine.config import Config  # noqa: E402
 
 from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
-from mmflux.evaluation.test_grid import TO_KEY  # noqa: E402
+from mmflux.evaluation.test_grid import set_switch  # noqa: E402
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 
 
@@ -63,14 +63,9 @@ def main(argv=None):
         cfg = Config.fromfile(args.config)
         if (args.max_latency_ms is not None or args.max_gmacs is not None) and not args.plan:
             sys.exit('error: --max-latency-ms / --max-gmacs choose from a plan; pass --plan PLAN')
-        switch = dict(cfg.get(TO_KEY) or {})
-        if args.budget is not None:
-            switch['budget'] = 'all' if args.budget.lower() == 'all' else int(args.budget)
-        if args.grid:
-            switch['grid'] = tuple(args.grid)
-        switch.update({k: v for k, v in (('plan', args.plan), ('max_latency_ms', args.max_latency_ms),
-                                         ('max_gmacs', args.max_gmacs)) if v is not None})
-        cfg[TO_KEY] = switch
+        budget = None if args.budget is None else 'all' if args.budget.lower() == 'all' else int(args.budget)
+        set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan,
+                   max_latency_ms=args.max_latency_ms, max_gmacs=args.max_gmacs)
         try:  # init_recognizer hands the model its config, which applies the switch
             model = init_recognizer(cfg, None, device=args.device)
         except (ValueError, FileNotFoundError) as err:

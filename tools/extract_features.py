@@ -31,7 +31,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 from mmaction.registry import MODELS  # noqa: E402
 from mmflux.datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY  # noqa: E402
-from mmflux.evaluation.test_grid import TO_KEY, apply_token_optimization, read_test_grid  # noqa: E402
+from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch  # noqa: E402
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 
 
@@ -57,15 +57,15 @@ def stem(path: str) -> str:
 
 @torch.no_grad()
 def features(model, batch, budget):
-    """Per video of the batch: (pooled (D,), tokens (V, 1+K, C), kept (V, K) or None, head)."""
+    """Per video of the batch: (pooled (D,), BackboneOutput of its views, head)."""
     data = model.data_preprocessor(batch, False)
     inputs = data['inputs']
     out = []
     for video in inputs:  # (V, C, T, H, W)
-        tokens, kept = model.backbone(video, budget, return_indices=True)
-        head = model.select_head(tokens.shape[1] - 1)
-        pooled = model.cls_head.pool(tokens, head).mean(0)
-        out.append((pooled, tokens, kept, head))
+        feats = model.backbone(video, budget, return_output=True)
+        head = model.select_head(feats.num_kept)
+        pooled = model.cls_head.pool(feats.tokens, head).mean(0)
+        out.append((pooled, feats, head))
     return out
 
 
@@ -75,12 +75,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     budget = args.budget.lower() if args.budget.lower() == 'all' else int(args.budget)
-    switch = dict(cfg.get(TO_KEY) or {}, budget=budget)
-    if args.grid:
-        switch['grid'] = tuple(args.grid)
-    if args.plan:
-        switch['plan'] = args.plan
-    cfg[TO_KEY] = switch
+    set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan)
     try:
         apply_token_optimization(cfg)
     except (ValueError, FileNotFoundError) as err:
@@ -110,7 +105,8 @@ def main(argv=None):
         if sample.metainfo.get(FAILED_KEY, False):
             failed.append((name, sample.metainfo.get(FAIL_REASON_KEY, 'unknown reason')))
         else:
-            pooled, tokens, kept, head = features(model, batch, budget)[0]
+            pooled, feats, head = features(model, batch, budget)[0]
+            tokens, kept = feats.tokens, feats.kept
             base = osp.join(args.out, stem(name))
             np.save(base + '.npy', pooled.float().cpu().numpy())
             if args.save_tokens:
@@ -119,7 +115,7 @@ def main(argv=None):
                     np.save(base + '_kept.npy', kept.cpu().numpy())
             rows.append(dict(video=osp.basename(name), label=int(sample.gt_label.reshape(-1)[0]),
                              feature=osp.basename(base) + '.npy', dim=int(pooled.numel()),
-                             kept_tokens=tokens.shape[1] - 1, head=head))
+                             kept_tokens=feats.num_kept, head=head))
         bar.update()
     print()
     with open(osp.join(args.out, 'features.csv'), 'w', newline='') as f:

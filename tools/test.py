@@ -25,7 +25,7 @@ from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmflux.evaluation.test_grid import TO_KEY, apply_token_optimization, read_test_grid  # noqa: E402
+from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch  # noqa: E402
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file  # noqa: E402
 from mmflux.utils.config_check import check_flux_config  # noqa: E402
 from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
@@ -63,16 +63,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
         apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
-    switch = dict(cfg.get(TO_KEY) or {})
-    if args.budget != -1:
-        switch['budget'] = 'all' if args.budget is None else args.budget
-    if args.grid:
-        switch['grid'] = tuple(args.grid)
-    if args.plan:
-        switch['plan'] = args.plan
-    if args.head != -1:
-        switch['head'] = args.head
-    cfg[TO_KEY] = switch
+    set_switch(cfg, budget=None if args.budget == -1 else 'all' if args.budget is None else args.budget,
+               grid=args.grid, plan=args.plan, head=None if args.head == -1 else args.head)
     apply_token_optimization(cfg)  # the runner would too; here so the settings below are final
     grid = read_test_grid(cfg)
     cfg.launcher = args.launcher

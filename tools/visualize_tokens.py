@@ -25,7 +25,7 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from mmaction.registry import MODELS  # noqa: E402
-from mmflux.evaluation.test_grid import (TO_KEY, apply_token_optimization, read_test_grid,  # noqa: E402
+from mmflux.evaluation.test_grid import (apply_token_optimization, read_test_grid, set_switch,  # noqa: E402
                                          set_test_grid)
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
 
@@ -62,14 +62,13 @@ def kept_masks(model, batch, budget, selectors, seed):
     inputs = model.data_preprocessor(batch, False)['inputs']
     x = inputs.reshape((-1, ) + inputs.shape[2:])[:1]
     backbone = model.backbone
-    T, H, W = x.shape[2:]
-    grid = (T // backbone.tubelet_size, H // backbone.patch_size, W // backbone.patch_size)
+    grid = backbone.token_grid(*x.shape[2:])
     masks = {}
     for name in selectors:
         backbone.selector = MODELS.build(dict(type=name))
         torch.manual_seed(seed)
         with torch.no_grad():
-            _, kept = backbone(x, budget, return_indices=True)
+            kept = backbone(x, budget, return_output=True).kept
         mask = torch.zeros(int(np.prod(grid)), dtype=torch.bool)
         mask[kept[0] if kept is not None else slice(None)] = True
         masks[name] = mask.reshape(grid).numpy()
@@ -123,12 +122,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    switch = dict(cfg.get(TO_KEY) or {}, budget=args.budget)
-    if args.grid:
-        switch['grid'] = tuple(args.grid)
-    if args.plan:
-        switch['plan'] = args.plan
-    cfg[TO_KEY] = switch
+    set_switch(cfg, budget=args.budget, grid=args.grid, plan=args.plan)
     try:
         apply_token_optimization(cfg)
     except (ValueError, FileNotFoundError) as err:

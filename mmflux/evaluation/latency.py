@@ -25,9 +25,23 @@ def eager_pytorch(model: torch.nn.Module, frames: int, side: int, budget: Option
     return forward
 
 
-#: runtime name -> factory of a one-view forward call; the deployment code adds
-#: its exported runtimes here (same signature)
-RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch}
+def _exported(backend: str) -> Callable:
+    """Factory for an exported runtime (imported lazily: the runtimes are optional)."""
+
+    def factory(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
+                device: str = 'cpu') -> Callable[[], None]:
+        if device != 'cpu':
+            raise ValueError(f'--runtime {backend} measures on the CPU; drop --device {device}.')
+        from mmflux.deployment.latency import exported_forward
+        return exported_forward(model, frames, side, budget, backend)
+    return factory
+
+
+#: runtime name -> factory of a one-view forward call (same signature for all):
+#: eager PyTorch, or the model exported at that grid and budget (mmflux.deployment)
+RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch,
+                                 'onnxruntime': _exported('onnxruntime'),
+                                 'openvino': _exported('openvino')}
 
 
 def machine_info(runtime: str = 'pytorch', device: str = 'cpu') -> Dict:

@@ -243,6 +243,21 @@ def apply_token_optimization(cfg, splits: Sequence[str] = ('test', )):
     return cfg
 
 
+def set_switch(cfg, **fields):
+    """Put command-line settings into ``cfg.token_optimization`` (None leaves a key as it is).
+
+    The one place tools turn their ``--budget`` / ``--grid`` / ``--plan`` /
+    ``--head`` / targets into the switch; ``budget='all'`` means every token.
+    """
+    unknown = sorted(set(fields) - set(TO_FIELDS))
+    if unknown:
+        raise KeyError(f'{TO_KEY} has no keys {unknown}; the keys are {list(TO_FIELDS)}.')
+    switch = dict(cfg.get(TO_KEY) or {})
+    switch.update({k: tuple(v) if k == 'grid' else v for k, v in fields.items() if v is not None})
+    cfg[TO_KEY] = switch
+    return cfg
+
+
 def resolved_config(cfg):
     """A copy of ``cfg`` with the switch applied (``cfg`` itself when it is off)."""
     if to_settings(cfg) is None:

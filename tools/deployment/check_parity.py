@@ -104,7 +104,7 @@ def compare(model_key, cfg_path, ckpt, frames, side, budget, work_dir, videos, n
             eager.backbone.selector.stable = stable
             with torch.no_grad():
                 logits, _ = eager.extract_feat(views, stage='head')
-                _, kept = eager.backbone(views, budget, return_indices=True)
+                kept = eager.backbone(views, budget, return_output=True).kept
             refs[stable] = (logits.numpy(), None if kept is None else kept.numpy())
         for name, runtime in runtimes.items():
             out_logits, out_kept = runtime(views)

@@ -1,0 +1,46 @@
+"""Latency plans measured through an exported runtime (``--runtime onnxruntime|openvino``)."""
+import pytest
+import torch
+
+pytest.importorskip('onnxruntime', reason='deployment extra not installed (requirements/deploy.txt)')
+pytest.importorskip('openvino', reason='deployment extra not installed (requirements/deploy.txt)')
+
+from mmflux.deployment import build_recognizer  # noqa: E402
+from mmflux.deployment import latency as exported_latency  # noqa: E402
+from mmflux.evaluation.latency import RUNTIMES, measure_latency  # noqa: E402
+from test_export_parity import FRAMES, SIDE, fixture_config  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def model():
+    _, recognizer = build_recognizer(fixture_config(), None, FRAMES, SIDE, 60)
+    return recognizer.eval()
+
+
+@pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
+def test_latency_runs_the_exported_model(model, runtime, monkeypatch):
+    """The call being timed is the exported graph (its outputs equal eager's), not eager PyTorch."""
+    seen = {}
+    real = exported_latency.RuntimeModel.__call__
+
+    def spy(self, clips):
+        seen['backend'], seen['out'] = self.backend, real(self, clips)
+        return seen['out']
+    monkeypatch.setattr(exported_latency.RuntimeModel, '__call__', spy)
+    result = measure_latency(model, FRAMES, SIDE, 60, runs=2, warmup=1, runtime=runtime)
+    assert result['runs'] == 2 and 0 < result['min_ms'] <= result['median_ms']
+    assert seen['backend'] == runtime
+    logits, kept = seen['out']
+    x = torch.randn(1, 3, FRAMES, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        eager, info = model.extract_feat(x, stage='head', budget=60)
+    assert kept.shape == (1, info['num_tokens'])
+    assert abs(logits - eager.numpy()).max() < 1e-4
+
+
+def test_unknown_runtime_and_device_are_refused(model):
+    assert {'pytorch', 'onnxruntime', 'openvino'} <= set(RUNTIMES)
+    with pytest.raises(ValueError, match='not available'):
+        measure_latency(model, FRAMES, SIDE, 60, runtime='tensorrt')
+    with pytest.raises(ValueError, match='measures on the CPU'):
+        measure_latency(model, FRAMES, SIDE, 60, runtime='onnxruntime', device='cuda')
