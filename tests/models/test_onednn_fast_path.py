@@ -41,15 +41,18 @@ def cpu_profile(monkeypatch):
     def use(info):
         monkeypatch.setattr(onednn, 'cpu_info', lambda: dict(info))
         onednn.fast_dtypes.cache_clear()
+        onednn.fast_attention_dtypes.cache_clear()
     yield use
     onednn.fast_dtypes.cache_clear()
+    onednn.fast_attention_dtypes.cache_clear()
 
 
 @pytest.fixture
 def fast_dtypes(monkeypatch):
-    """Force the dtypes the fast path may use."""
+    """Force the dtypes the fast path may use (linears and attention alike)."""
     def use(*dtypes):
         monkeypatch.setattr(onednn, 'fast_dtypes', lambda: frozenset(dtypes))
+        monkeypatch.setattr(onednn, 'fast_attention_dtypes', lambda: frozenset(dtypes))
     return use
 
 
@@ -92,6 +95,20 @@ def test_decision_per_cpu(cpu_profile, info, expected):
             assert onednn.onednn_dtype(x) == (BF16 if BF16 in expected else None)
         assert onednn.onednn_dtype(x.bfloat16()) == (BF16 if BF16 in expected else None)
         assert onednn.onednn_dtype(x.double()) is None
+
+
+@pytest.mark.parametrize('info, expected', [(ZEN2, {FP32}), (SAPPHIRE_RAPIDS, {BF16}),
+                                            (NO_AVX2, set())])
+def test_attention_decision_per_cpu(cpu_profile, op_calls, info, expected):
+    """fp32 attention is blocked through oneDNN only off Intel (MKL's SDPA wins there)."""
+    cpu_profile(info)
+    assert onednn.fast_attention_dtypes() == expected
+    q, k, v = (torch.randn(1, 2, 7, 8) for _ in range(3))
+    with torch.no_grad():
+        out = onednn.attention(q, k, v)
+    assert (FP32 in op_calls) == (FP32 in expected)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v).transpose(1, 2),
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_decision_is_logged_once_at_debug(cpu_profile, monkeypatch):
