@@ -51,12 +51,17 @@ class GridResult:
 
 
 class Setting(NamedTuple):
-    """What one evaluation runs: a grid, a budget (None: all tokens) and a selector."""
+    """What one evaluation runs: a grid, a budget (None: all tokens) and a selector.
+
+    ``seed`` is passed to selectors that draw (``RandomSelector``): several seeds
+    are several independent draws of the same setting.
+    """
     frames: int
     side: int
     budget: Optional[int]
     selector: str
     method: str = 'to'
+    seed: int = 0
 
 
 @dataclass
@@ -181,14 +186,19 @@ class TokenOptimizer:
         self.tubelet_size = getattr(model.backbone, 'tubelet_size', 1)
         self.predictions: List[Dict] = []  # one row per (video, setting), for audits
         self._selectors = {}
+        # the built model's counting rule, kept when the selector is swapped
+        self._exact_count = getattr(getattr(model.backbone, 'selector', None), 'exact_count', False)
 
     # --------------------------------------------------------------- pieces
-    def set_selector(self, selector: str) -> None:
-        if selector not in self._selectors:
-            current = getattr(self.model.backbone, 'selector', None)
-            exact = getattr(current, 'exact_count', False)
-            self._selectors[selector] = MODELS.build(dict(type=selector, exact_count=exact))
-        self.model.backbone.selector = self._selectors[selector].to(self.device)
+    def set_selector(self, selector: str, seed: int = 0) -> None:
+        """Use ``selector`` (a registered type), keeping the model's ``exact_count``."""
+        key = (selector, seed)
+        if key not in self._selectors:
+            cfg = dict(type=selector, exact_count=self._exact_count)
+            if seed:
+                cfg['seed'] = seed
+            self._selectors[key] = MODELS.build(cfg)
+        self.model.backbone.selector = self._selectors[key].to(self.device)
 
     def _loader_cfg(self, ann_file: str, frames: Optional[int] = None,
                     side: Optional[int] = None) -> Dict:
@@ -203,7 +213,7 @@ class TokenOptimizer:
         return loader
 
     def _run(self, batch: Dict, setting: Setting, batch_index: int) -> List:
-        self.set_selector(setting.selector)
+        self.set_selector(setting.selector, setting.seed)
         self.model.test_cfg = dict(self.model.test_cfg or {}, token_budget=setting.budget, head=None)
         torch.manual_seed(self.seed + batch_index)
         with torch.no_grad():
@@ -227,7 +237,7 @@ class TokenOptimizer:
             split=split, video=osp.basename(str(_meta(sample, 'filename', '?'))), label=label,
             pred=pred, score=round(float(sample.pred_score[pred]), 5), budget=setting.budget,
             frames=setting.frames, side=setting.side, selector=setting.selector,
-            method=setting.method, kept=_meta(sample, 'num_tokens')))
+            method=setting.method, seed=setting.seed, kept=_meta(sample, 'num_tokens')))
         return pred == label
 
     # ------------------------------------------------------ evaluation paths
@@ -288,6 +298,8 @@ class TokenOptimizer:
                               f'is left out of every setting: {type(err).__name__}: {err}')
                     continue
                 for grid, item in per_grid.items():
+                    # the packer keeps only its meta keys: name the video for the predictions
+                    item['data_samples'].set_metainfo(dict(filename=info.get('filename', str(index))))
                     packed.setdefault(grid, []).append(item)
                 if bar is not None:
                     bar.update()
@@ -305,21 +317,12 @@ class TokenOptimizer:
                 for s, (c, t, k) in zip(settings, stats)]
 
     # --------------------------------------------------------------- search
-    def search(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
-               select_ann: str, eval_ann: str, selectors: Sequence[str] = ('GroupDynamicSelector', ),
-               standard_side: Optional[int] = None, max_ratio: float = 8.0
-               ) -> Tuple[List[BudgetChoice], List[GridResult]]:
-        """Pick the best grid per budget and selector on ``select_ann``; report on ``eval_ann``.
-
-        Returns the choices and the plain grid-reduction baselines.
-        """
-        if same_annotations(select_ann, eval_ann):
-            raise ValueError(f'The selection split {select_ann} and the evaluation split {eval_ann} '
-                             'list the same videos: Token Optimization must not choose on the '
-                             'split it reports. Pass two different annotation files.')
+    def choose(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
+               select_ann: str, selectors: Sequence[str] = ('GroupDynamicSelector', ),
+               max_ratio: float = 8.0) -> List[BudgetChoice]:
+        """The best grid per budget and selector, scored on ``select_ann`` only."""
         for s in sides:
             check_grid(self.tubelet_size, s, self.patch_size, self.tubelet_size, 'candidate side')
-        standard_side = standard_side or max(sides)
         choices: List[BudgetChoice] = []
         candidates: List[Setting] = []
         for budget in budgets:
@@ -339,6 +342,22 @@ class TokenOptimizer:
             choice.candidates = [next(scored) for _ in range(n)]
             # ties: prefer fewer sampled tokens (cheaper patch embedding)
             choice.chosen = max(choice.candidates, key=lambda r: (r.top1, -r.grid_tokens))
+        return choices
+
+    def search(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
+               select_ann: str, eval_ann: str, selectors: Sequence[str] = ('GroupDynamicSelector', ),
+               standard_side: Optional[int] = None, max_ratio: float = 8.0
+               ) -> Tuple[List[BudgetChoice], List[GridResult]]:
+        """Pick the best grid per budget and selector on ``select_ann``; report on ``eval_ann``.
+
+        Returns the choices and the plain grid-reduction baselines.
+        """
+        if same_annotations(select_ann, eval_ann):
+            raise ValueError(f'The selection split {select_ann} and the evaluation split {eval_ann} '
+                             'list the same videos: Token Optimization must not choose on the '
+                             'split it reports. Pass two different annotation files.')
+        choices = self.choose(budgets, frames, sides, select_ann, selectors, max_ratio)
+        standard_side = standard_side or max(sides)
         reported: List[Setting] = [Setting(c.chosen.frames, c.chosen.side, c.budget, c.selector)
                                    for c in choices]
         baselines: List[Tuple[int, Setting]] = []
