@@ -1,8 +1,11 @@
 """Workarounds for upstream breakage, in one place.
 
-Each patch names what it works around and is applied once by :func:`apply_all`
-(called from ``mmflux/__init__.py``). Nothing here changes behaviour where the
-upstream code already works.
+Each patch names what it works around, what it changes, and is applied once by
+:func:`apply_all` (called from ``mmflux/__init__.py``). Patches 1, 3 and 4 act
+only where upstream fails (a missing module, no CUDA, ZeRO-1 checkpointing).
+Patch 2 is the exception and is meant as one: it changes how *every* checkpoint
+loaded through mmengine is unpickled, including plain weight files and URLs that
+upstream loads without error (URLs fully unpickled, i.e. able to run code).
 
 1. ``mmaction.models.localizers.drn`` is missing from the mmaction2 1.2.0 wheel,
    so ``import mmaction.models`` fails (open-mmlab/mmaction2 issue 2714).
@@ -21,7 +24,8 @@ upstream code already works.
    mmengine's ``HistoryBuffer.__getstate__`` also pickles its built-in statistics
    methods (``HistoryBuffer.mean`` ...) through ``builtins.getattr``, which no safe
    loader may allow. -> ``HistoryBuffer`` stops pickling the four methods that its
-   ``__init__`` registers anyway; custom statistics are still pickled.
+   ``__init__`` registers anyway (restored on load); custom statistics are still
+   pickled. This changes what mmengine writes into every checkpoint it saves.
 3. ``mmengine.dist.init_dist(launcher='pytorch')`` calls ``torch.cuda.set_device``
    even on machines without CUDA, which raises (open-mmlab/mmengine issue 1219).
    -> the call is skipped when CUDA is unavailable (gloo runs on CPU).

@@ -66,14 +66,11 @@ import os.path as osp
 import platform
 import resource
 import statistics
-import sys
 import time
 
 os.environ.setdefault('KINETO_LOG_LEVEL', '5')  # keep the profiler quiet
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # fallback when mmflux is not installed
-    sys.path.insert(0, REPO_ROOT)
 
 # which FluxViT to build; its sizes (width, depth, heads, patch) are read off the built model
 ARCHS = {
@@ -337,11 +334,7 @@ def main(argv=None):
     import torch
     import torch.nn.functional as F
     from mmengine.registry import init_default_scope
-    try:
-        import mmflux  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, REPO_ROOT)
-        import mmflux  # noqa: F401
+    import mmflux  # noqa: F401
     from mmflux.models.layers import onednn as fast_path
     from mmflux.utils.cpu_info import cpu_info, describe_cpu
     from mmflux.utils.flops import count_module_macs

@@ -15,12 +15,10 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-
-import mmflux  # noqa: E402,F401
-from mmflux.utils.checkpoint_convert import (CheckpointMismatchError,  # noqa: E402
+import mmflux  # noqa: F401
+from mmflux.utils.checkpoint_convert import (CheckpointMismatchError,
                                              convert_official_state_dict, expected_shapes,
                                              fluxvit_model_cfg, infer_arch, strip_prefixes,
                                              unwrap_checkpoint)

@@ -16,14 +16,12 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401
+from mmengine.config import Config
 
-import mmflux  # noqa: E402,F401
-from mmengine.config import Config  # noqa: E402
-
-from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
-from mmflux.evaluation.test_grid import set_switch  # noqa: E402
-from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
+from mmaction.apis import inference_recognizer, init_recognizer
+from mmflux.evaluation.test_grid import set_switch
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 
 def parse_args(argv=None):

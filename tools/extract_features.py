@@ -18,21 +18,19 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmengine.utils import ProgressBar
 
-import mmflux  # noqa: E402,F401
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-from mmaction.registry import MODELS  # noqa: E402
-from mmflux.datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY  # noqa: E402
-from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch  # noqa: E402
-from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
+from mmaction.registry import MODELS
+from mmflux.datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY
+from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 
 def parse_args(argv=None):

@@ -22,26 +22,8 @@ MODULE_NAME = 'mmflux.datasets.synthetic_motion'
 
 
 def load_synthetic_motion():
-    """Import the generator without requiring an installed mmflux.
-
-    ``mmflux/__init__.py`` registers every component (models included); if
-    that import fails, fall back to loading the self-contained module file.
-    """
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    try:
-        return importlib.import_module(MODULE_NAME)
-    except Exception as exc:  # noqa: BLE001 - any import-time breakage
-        path = osp.join(REPO_ROOT, 'mmflux', 'datasets', 'synthetic_motion.py')
-        print(f'note: importing {MODULE_NAME} through the package failed '
-              f'({type(exc).__name__}: {exc}); loading {path} directly.',
-              file=sys.stderr)
-        name = '_mmflux_synthetic_motion'
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # needed for pickling to worker processes
-        spec.loader.exec_module(module)
-        return module
+    """The generator module of the installed mmflux (``bash tools/setup_env.sh``)."""
+    return importlib.import_module(MODULE_NAME)
 
 
 def parse_args(argv=None):
@@ -104,9 +86,9 @@ def main(argv=None):
           f' ({"reused existing" if meta["reused"] else "generated"}, '
           f'{meta["num_rendered"]} rendered in {meta["elapsed_s"]:.1f}s)')
     print(f'  classes ({meta["num_classes"]}): ' + ', '.join(meta['classes']))
-    print(f'  videos       : ' + ', '.join(
+    print('  videos       : ' + ', '.join(
         f'{s}={n}' for s, n in meta['counts'].items()))
-    print(f'  per class    : ' + '; '.join(
+    print('  per class    : ' + '; '.join(
         f'{s}={c}' for s, c in meta['class_counts'].items()))
     print(f'  video format : {w}x{h}, {meta["num_frames"]} frames @ '
           f'{meta["fps"]:g} fps, mp4v, seed {meta["seed"]}')

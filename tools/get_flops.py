@@ -26,8 +26,6 @@ import os.path as osp
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # fallback when mmflux is not installed
-    sys.path.insert(0, REPO_ROOT)
 
 DEFAULT_GRID = (8, 224, 224)
 
@@ -99,11 +97,7 @@ def main(argv=None):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    try:
-        import mmflux  # noqa: F401  (registers FluxViT & co.)
-    except ImportError:
-        sys.path.insert(0, REPO_ROOT)
-        import mmflux  # noqa: F401
+    import mmflux  # noqa: F401  (registers FluxViT & co.)
     from mmaction.registry import MODELS
 
     from mmflux.utils.flops import analytic_for_model, count_macs, format_table

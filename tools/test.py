@@ -18,17 +18,15 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401
+from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
 
-import mmflux  # noqa: E402,F401
-from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch  # noqa: E402
-from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file  # noqa: E402
-from mmflux.utils.config_check import check_flux_config  # noqa: E402
-from mmflux.utils.device import adapt_distributed_cfg  # noqa: E402
+from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
+from mmflux.utils.config_check import check_flux_config
+from mmflux.utils.device import adapt_distributed_cfg
 
 
 def budget_arg(value: str):

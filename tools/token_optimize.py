@@ -29,23 +29,21 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
 
-import mmflux  # noqa: E402,F401
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-from mmaction.registry import MODELS  # noqa: E402
-from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency  # noqa: E402
-from mmflux.evaluation.test_grid import cfg_options, read_test_grid  # noqa: E402
-from mmflux.evaluation.to_plan import TOPlan, pareto_front  # noqa: E402
-from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_sides,  # noqa: E402
+from mmaction.registry import MODELS
+from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency
+from mmflux.evaluation.test_grid import cfg_options, read_test_grid
+from mmflux.evaluation.to_plan import TOPlan, pareto_front
+from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_sides,
                                                   check_grid)
-from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
-from mmflux.utils.flops import count_macs  # noqa: E402
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
+from mmflux.utils.flops import count_macs
 
 
 def parse_args(argv=None):

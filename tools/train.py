@@ -13,17 +13,14 @@ docs/checkpoints.md for what is trusted.
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401  (applies upstream workarounds before anything runs)
+from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
 
-import mmflux  # noqa: E402,F401  (applies upstream workarounds before anything runs)
-from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmflux.utils.config_check import check_flux_config  # noqa: E402
-from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy  # noqa: E402
+from mmflux.utils.config_check import check_flux_config
+from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy
 
 
 def parse_args(argv=None):

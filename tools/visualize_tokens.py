@@ -15,19 +15,17 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmflux  # noqa: F401
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
 
-import mmflux  # noqa: E402,F401
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-from mmaction.registry import MODELS  # noqa: E402
-from mmflux.evaluation.test_grid import (apply_token_optimization, read_test_grid, set_switch,  # noqa: E402
+from mmaction.registry import MODELS
+from mmflux.evaluation.test_grid import (apply_token_optimization, read_test_grid, set_switch,
                                          set_test_grid)
-from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference  # noqa: E402
+from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 LABELS = {'GroupDynamicSelector': 'group-dynamic (motion)',
           'RandomSelector': 'random (per group)'}

@@ -34,7 +34,7 @@ import os
 import os.path as osp
 import re
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np

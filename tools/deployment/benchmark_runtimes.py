@@ -35,19 +35,16 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
+from mmengine.utils import ProgressBar
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-import mmflux  # noqa: E402,F401
-from mmflux.deployment import (build_recognizer, build_runtime_model, export_recognizer,  # noqa: E402
+import mmflux  # noqa: F401
+from mmflux.deployment import (build_recognizer, build_runtime_model, export_recognizer,
                                inference_exported)
-from mmflux.deployment.export import quantize_onnx_dynamic, sidecar_path  # noqa: E402
-from mmflux.deployment.exportable import ExportableRecognizer  # noqa: E402
-from mmflux.models.layers import onednn  # noqa: E402
-from mmflux.utils.flops import count_macs  # noqa: E402
+from mmflux.deployment.export import quantize_onnx_dynamic, sidecar_path
+from mmflux.deployment.exportable import ExportableRecognizer
+from mmflux.models.layers import onednn
+from mmflux.utils.flops import count_macs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 S_CONFIG = osp.join(REPO, 'configs', 'fluxvit', 'fluxvit-s14_k400.py')

@@ -22,17 +22,15 @@ import os.path as osp
 import shutil
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.utils import ProgressBar
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-import mmflux  # noqa: E402,F401
-from mmflux.deployment import build_recognizer, build_runtime_model, export_recognizer, video_views  # noqa: E402
-from mmflux.deployment.export import onnx_to_openvino, sidecar_path  # noqa: E402
-from mmflux.utils.checkpoint_convert import convert_official_state_dict, expected_shapes  # noqa: E402
+import mmflux  # noqa: F401
+from mmflux.deployment import build_recognizer, build_runtime_model, export_recognizer, video_views
+from mmflux.deployment.export import onnx_to_openvino, sidecar_path
+from mmflux.utils.checkpoint_convert import convert_official_state_dict, expected_shapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = os.environ.get('MMFLUX_SHARED_DIR', osp.join(osp.dirname(REPO), 'shared'))

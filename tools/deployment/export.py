@@ -16,12 +16,10 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import mmflux  # noqa: F401
+from mmengine.logging import MMLogger
 
-import mmflux  # noqa: E402,F401
-from mmengine.logging import MMLogger  # noqa: E402
-
-from mmflux.deployment import export_recognizer  # noqa: E402
+from mmflux.deployment import export_recognizer
 
 
 def parse_args(argv=None):

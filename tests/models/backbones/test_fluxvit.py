@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-from mmaction.registry import MODELS
 from mmflux.models.backbones.fluxvit import FluxViT
 from mmflux.utils.checkpoint_convert import convert_official_state_dict
 
