@@ -59,7 +59,8 @@ model = dict(
     test_cfg=dict(token_budget=test_budget, head=None))
 
 # Flux sampling: frames x side drawn per batch inside a token window of
-# (frames / tubelet) x (side / patch)^2 tokens
+# (frames / tubelet) x (side / patch)^2 tokens (the sampler counts them with the
+# backbone's patch and tubelet sizes: FluxRunner hands them over)
 flux_frames = (6, 13, 2)     # 6, 8, 10, 12
 flux_sides = (42, 71, 7)     # 42, 49, ..., 70
 flux_token_window = (192, 400)
@@ -108,8 +109,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='FluxBatchSampler', frames=flux_frames, sides=flux_sides,
-                       token_window=flux_token_window, patch_size=patch_size,
-                       tubelet_size=tubelet_size),
+                       token_window=flux_token_window),
     # repeated augmentation (num_repeats > 1) needs repeat_pseudo_collate
     collate_fn=dict(type='repeat_pseudo_collate' if num_repeats > 1 else 'pseudo_collate'),
     dataset=dict(

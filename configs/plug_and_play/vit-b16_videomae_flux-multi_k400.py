@@ -36,9 +36,9 @@ load_from = ('https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/
              'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth')
 
 # Flux grid for 16 px x 2-frame tokens: 8..32 frames, 112..336 px, 1024..3136 tokens per clip
+# (the sampler counts tokens with the wrapped ViT's own patch and tubelet sizes)
 train_dataloader = dict(
-    batch_sampler=dict(frames=(8, 34, 2), sides=(112, 337, 32), token_window=(1024, 3136),
-                       patch_size=16, tubelet_size=2))
+    batch_sampler=dict(frames=(8, 34, 2), sides=(112, 337, 32), token_window=(1024, 3136)))
 
 # test at the ViT's native 16x224 grid (4 clips x 3 crops)
 test_frames = 16

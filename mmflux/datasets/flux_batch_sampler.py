@@ -192,8 +192,11 @@ class FluxBatchSampler(BatchSampler):
         token_window (tuple | None): inclusive ``(min, max)`` of
             ``(T // tubelet_size) * (R // patch_size) ** 2``; None disables the
             filter. Defaults to ``(2048, 6144)``.
-        patch_size (int): spatial patch size. Defaults to 14.
-        tubelet_size (int): frames per patch of the backbone. Defaults to 1.
+        patch_size (int): spatial patch size. Defaults to 14. Under
+            :class:`~mmflux.engine.FluxRunner` (mmflux's configs) a config that
+            leaves it out gets the backbone's (:func:`with_backbone_geometry`).
+        tubelet_size (int): frames per patch of the backbone. Defaults to 1
+            (the backbone's under ``FluxRunner``, as ``patch_size``).
         seed (int, optional): seed of the grid draws; must be equal on all
             ranks. None: the wrapped sampler's ``seed`` if it has an int one,
             else ``sync_random_seed()``.
@@ -318,3 +321,21 @@ class FluxBatchSampler(BatchSampler):
                 f'num_grids={len(self.pairs)}, token_window={self.token_window}, '
                 f'patch_size={self.patch_size}, tubelet_size={self.tubelet_size}, seed={self.seed}, '
                 f'drop_last={self.drop_last})')
+
+
+def with_backbone_geometry(batch_sampler_cfg: dict, backbone) -> dict:
+    """A ``FluxBatchSampler`` config that counts tokens as ``backbone`` cuts them.
+
+    The backbone owns its patch and tubelet sizes; configs need not repeat them
+    for the sampler. Sizes the config sets itself are kept (a mismatch is then
+    reported by the config check, naming both).
+    """
+    kind = batch_sampler_cfg.get('type')
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    if name.split('.')[-1] != 'FluxBatchSampler' or backbone is None:
+        return batch_sampler_cfg
+    out = dict(batch_sampler_cfg)
+    for key in ('patch_size', 'tubelet_size'):
+        if key not in out and hasattr(backbone, key):
+            out[key] = int(getattr(backbone, key))
+    return out

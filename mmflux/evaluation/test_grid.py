@@ -91,22 +91,23 @@ def view_grids(cfg, splits: Sequence[str] = ('val', 'test')) -> List[Dict]:
     """Every view grid the config tests with, for checks (e.g. config_check).
 
     One dict per pipeline: ``where`` (config key), ``frames`` and its step index
-    ``sampler_index``, ``crop`` (h, w) and ``crop_index``, ``crop_type``; values
-    the pipeline does not set are None.
+    ``sampler_index``, ``crop`` (h, w), ``crop_index``, ``crop_type`` and the raw
+    ``crop_size``; values the pipeline does not set are None.
     """
     grids = []
     for split in splits:
         for where, pipeline in pipelines(cfg, split):
             roles = grid_steps(pipeline)
             out = dict(where=where, frames=None, sampler_index=None, crop=None, crop_index=None,
-                       crop_type=None, num_clips=None)
+                       crop_type=None, crop_size=None, num_clips=None)
             if roles['sampler']:
                 i, step = roles['sampler'][0]
                 out.update(frames=step.get('clip_len'), sampler_index=i,
                            num_clips=step.get('num_clips'))
             if roles['crop']:
                 i, step = roles['crop'][0]
-                out.update(crop=crop_hw(step), crop_index=i, crop_type=type_name(step))
+                out.update(crop=crop_hw(step), crop_index=i, crop_type=type_name(step),
+                           crop_size=step.get('crop_size'))
             grids.append(out)
     return grids
 

@@ -20,23 +20,15 @@ the meta device) and runs the same checks, collecting every constructor's error,
 so ``tools/train.py`` / ``tools/test.py`` refuse a config before a runner
 exists. Every problem reads ``<key>=<value>: <problem>; fix: <what to change>``.
 """
-import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.registry import DefaultScope
 
-from mmaction.registry import DATA_SAMPLERS, MODELS, TRANSFORMS
-from mmflux.evaluation.test_grid import CROP_TYPES, SAMPLER_TYPES
+from mmaction.registry import DATA_SAMPLERS, DATASETS, MODELS
+from mmflux.evaluation.test_grid import view_grids
 
 Grid = Tuple[str, int, int, int]  # (where, frames, crop height, crop width)
-
-
-def _type_name(cfg: Any) -> Optional[str]:
-    kind = cfg.get('type') if isinstance(cfg, dict) else None
-    if isinstance(kind, type):
-        return kind.__name__
-    return kind.split('.')[-1] if isinstance(kind, str) else None
 
 
 def _registered(registry, cfg: Any) -> Optional[type]:
@@ -50,54 +42,31 @@ def _registered(registry, cfg: Any) -> Optional[type]:
 
 
 # ------------------------------------------------------------------ built objects
-def _pipelines(cfg: Any, split: str) -> List[Sequence[Dict]]:
-    loader = cfg.get(f'{split}_dataloader') if cfg is not None else None
-    dataset = loader.get('dataset') if isinstance(loader, dict) else None
-    while isinstance(dataset, dict) and 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset['dataset']
-    pipeline = dataset.get('pipeline') if isinstance(dataset, dict) else None
-    return [pipeline] if isinstance(pipeline, (list, tuple)) else []
-
-
-def _built(step: Dict) -> Any:
-    try:
-        return TRANSFORMS.build(step)
-    except Exception:  # noqa: BLE001 - a broken transform is its own constructor's error
-        return None
-
-
-def view_grids(cfg: Any, backbone, errors: List[str]) -> List[Grid]:
-    """Grids of the val/test views: the built frame sampler's ``clip_len`` and crop size.
-
-    A crop the backbone cannot cut into patches is reported (with the nearest size it can).
-    """
-    grids = []
-    for split in ('val', 'test'):
-        for pipeline in _pipelines(cfg, split):
-            where = f'{split}_dataloader.dataset.pipeline'
-            frames = crop = None
-            for i, step in enumerate(pipeline):
-                name = _type_name(step)
-                if name in SAMPLER_TYPES:
-                    frames = getattr(_built(step), 'clip_len', None)
-                elif name in CROP_TYPES:
-                    size = getattr(_built(step), 'crop_size', None)  # (w, h)
-                    if size is None:
-                        continue
-                    crop = (int(size[1]), int(size[0]))
-                    try:
-                        backbone.token_grid(backbone.tubelet_size, *crop)
-                    except ValueError:
-                        p = backbone.patch_size
-                        bad = next(s for s in size if s < p or s % p)
-                        near = max(p, round(bad / p) * p)
-                        errors.append(
-                            f'{where}[{i}].crop_size={step.get("crop_size")!r} ({name}): {bad} '
-                            f'is not a multiple of the patch size {p}; fix: use {near} (and '
-                            f'resize to match), e.g. tools/test.py --grid FRAMES {near}.')
-                        crop = None
-            if isinstance(frames, int) and crop is not None:
-                grids.append((where, frames, crop[0], crop[1]))
+def crop_grids(cfg: Any, backbone, errors: List[str]) -> List[Grid]:
+    """The val/test view grids (read by :func:`mmflux.evaluation.test_grid.view_grids`)
+    whose crops the backbone can cut into patches; the others are reported with the
+    nearest size it can."""
+    grids, seen = [], set()
+    for grid in view_grids(cfg):
+        frames, crop = grid['frames'], grid['crop']
+        # a split's top-level pipeline is usually the one its dataloader uses: report once
+        view = (grid['where'].split('_')[0], frames, grid['crop_size'], grid['crop_type'])
+        if crop is None or view in seen:
+            continue
+        seen.add(view)
+        try:
+            backbone.token_grid(backbone.tubelet_size, *crop)
+        except ValueError:
+            p = backbone.patch_size
+            bad = next(s for s in crop if s < p or s % p)
+            near = max(p, round(bad / p) * p)
+            errors.append(
+                f'{grid["where"]}[{grid["crop_index"]}].crop_size={grid["crop_size"]!r} '
+                f'({grid["crop_type"]}): {bad} is not a multiple of the patch size {p}; fix: use '
+                f'{near} (and resize to match), e.g. tools/test.py --grid FRAMES {near}.')
+            continue
+        if isinstance(frames, int):
+            grids.append((grid['where'], frames, crop[0], crop[1]))
     return grids
 
 
@@ -161,35 +130,40 @@ def _check_test_budget(model, grids: List[Grid], errors: List[str]) -> None:
                 'keep every token, or a larger grid (tools/test.py --grid FRAMES SIDE).')
 
 
-def _max_label(ann_file: str) -> Optional[int]:
-    """Largest integer label of an MMAction2 list file (last field of a line), or None."""
-    top = None
-    with open(ann_file) as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 2 and fields[-1].lstrip('-').isdigit():
-                top = int(fields[-1]) if top is None else max(top, int(fields[-1]))
-    return top
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def _check_labels(cfg: Any, num_classes: int, errors: List[str]) -> None:
-    from .dataset_overrides import innermost_dataset
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = innermost_dataset(cfg, loader)
-        ann_file = dataset.get('ann_file') if isinstance(dataset, dict) else None
-        if not isinstance(ann_file, str) or not ann_file.endswith('.txt') or not osp.isfile(ann_file):
-            continue
-        top = _max_label(ann_file)
+def _labels(dataset) -> List[int]:
+    """Every integer label of a built (annotation-loaded) dataset, any file format."""
+    labels = []
+    for i in range(len(dataset)):
+        label = dataset.get_data_info(i).get('label')
+        if isinstance(label, (list, tuple)):
+            labels += [int(v) for v in label]
+        elif label is not None and not isinstance(label, torch.Tensor):
+            labels.append(int(label))
+        elif isinstance(label, torch.Tensor):
+            labels += [int(v) for v in label.reshape(-1).tolist()]
+    return labels
+
+
+def _check_labels(datasets: Dict[str, Any], num_classes: int, errors: List[str]) -> None:
+    for loader, dataset in datasets.items():
+        labels = _labels(dataset)
+        top = max(labels) if labels else None
         if top is not None and top >= num_classes:
+            ann_file = getattr(dataset, 'ann_file', '?')
             errors.append(
                 f'{loader}.dataset.ann_file={ann_file!r}: has label {top} but '
                 f'model.cls_head.num_classes={num_classes}; fix: --cfg-options '
                 f'num_classes={top + 1} (or model.cls_head.num_classes={top + 1}).')
 
 
-def check_built(model, batch_sampler=None, cfg: Any = None) -> List[str]:
-    """Problems between a built Flux recognizer, its train batch sampler and the
-    val/test pipelines and annotation files of ``cfg``; [] for other models."""
+def check_built(model, batch_sampler=None, cfg: Any = None,
+                datasets: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Problems between a built Flux recognizer, its train batch sampler, the
+    val/test pipelines of ``cfg`` and the labels of the built ``datasets``
+    (loader name -> dataset); [] for other models."""
     from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
     from mmflux.models.recognizers import FluxRecognizer
     if not isinstance(model, FluxRecognizer):
@@ -199,8 +173,9 @@ def check_built(model, batch_sampler=None, cfg: Any = None) -> List[str]:
     if isinstance(batch_sampler, FluxBatchSampler):
         _check_sampler(model, batch_sampler, errors)
     if cfg is not None:
-        _check_test_budget(model, view_grids(cfg, model.backbone, errors), errors)
-        _check_labels(cfg, model.cls_head.num_classes, errors)
+        _check_test_budget(model, crop_grids(cfg, model.backbone, errors), errors)
+    if datasets:
+        _check_labels(datasets, model.cls_head.num_classes, errors)
     return errors
 
 
@@ -219,11 +194,16 @@ def _collect(errors: List[str], build, *args) -> Any:
         return None
 
 
-def _build_batch_sampler(cfg: Any) -> Any:
+def _build_batch_sampler(cfg: Any, backbone=None) -> Any:
+    """The train batch sampler as the runner will build it: under ``FluxRunner``
+    with the backbone's patch/tubelet sizes where the config leaves them out."""
+    from mmflux.datasets.flux_batch_sampler import with_backbone_geometry
     loader = cfg.get('train_dataloader')
     spec = loader.get('batch_sampler') if isinstance(loader, dict) else None
     if not isinstance(spec, dict) or _registered(DATA_SAMPLERS, spec) is None:
         return None
+    if str(cfg.get('runner_type', '')).split('.')[-1] == 'FluxRunner':
+        spec = with_backbone_geometry(spec, backbone)
     try:
         return DATA_SAMPLERS.build(dict(spec, sampler=range(1), batch_size=1, seed=0))
     except ValueError as err:
@@ -252,10 +232,11 @@ def _config_errors(cfg: Any) -> List[str]:
     from mmflux.models.backbones.base import BaseFluxBackbone
     from mmflux.models.recognizers import FluxRecognizer
     errors: List[str] = []
-    batch_sampler = _collect(errors, _build_batch_sampler, cfg)
+    model = None
     model_cfg = cfg.get('model')
     recognizer = _registered(MODELS, model_cfg)
-    if isinstance(recognizer, type) and issubclass(recognizer, FluxRecognizer):
+    flux = isinstance(recognizer, type) and issubclass(recognizer, FluxRecognizer)
+    if flux:
         backbone = model_cfg.get('backbone') or {}
         backbone_cls = _registered(MODELS, backbone)
         if isinstance(backbone_cls, type) and issubclass(backbone_cls, BaseFluxBackbone):
@@ -263,9 +244,27 @@ def _config_errors(cfg: Any) -> List[str]:
         errors += FluxRecognizer.cfg_errors(model_cfg.get('train_cfg'), model_cfg.get('test_cfg'))
         if not errors:
             model = _collect(errors, _build_model, model_cfg)
-            if model is not None:
-                errors += check_built(model, batch_sampler, cfg)
+    # the sampler after the model: it counts tokens with the backbone's geometry
+    batch_sampler = _collect(errors, _build_batch_sampler, cfg, getattr(model, 'backbone', None))
+    if model is not None:
+        errors += check_built(model, batch_sampler, cfg, _build_datasets(cfg))
     return errors
 
 
-__all__ = ['check_built', 'check_flux_config', 'raise_problems', 'view_grids']
+def _build_datasets(cfg: Any) -> Dict[str, Any]:
+    """The datasets of the config's loaders that can be built here (annotations
+    parsed, no video read); one whose files are missing is the runner's to report."""
+    datasets = {}
+    for loader in LOADERS:
+        spec = cfg.get(loader)
+        spec = spec.get('dataset') if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        try:
+            datasets[loader] = DATASETS.build(spec)
+        except Exception:  # noqa: BLE001 - missing files, a dataset needing a runner
+            continue
+    return datasets
+
+
+__all__ = ['check_built', 'check_flux_config', 'crop_grids', 'raise_problems']

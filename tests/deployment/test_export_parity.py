@@ -70,7 +70,7 @@ def test_views_match_eager_exactly(exported, fmt, video):
     views = video_views(cfg, shared_path('data', video))  # 2 clips x 3 crops
     with torch.no_grad():
         logits, info = model.extract_feat(views, stage='head')
-        _, kept = model.backbone(views, BUDGET, return_indices=True)
+        kept = model.backbone(views, BUDGET, return_output=True).kept
     runtime = build_runtime_model(exported[fmt])
     out_logits, out_kept = runtime(views)
     assert info['head'] == runtime.meta['head']
@@ -96,10 +96,10 @@ def test_default_tie_order_differs_only_by_tied_tokens(exported):
     """Released (unstable) order vs the exported one: any difference is a swap of equal scores."""
     cfg, model = build_recognizer(exported['cfg_path'], exported['ckpt'], FRAMES, SIDE, BUDGET)
     views = video_views(cfg, shared_path('data', 'test.mp4'))
-    _, stable = model.backbone(views, BUDGET, return_indices=True)
+    stable = model.backbone(views, BUDGET, return_output=True).kept
     model.backbone.selector.stable = False
     with torch.no_grad():
-        _, released = model.backbone(views, BUDGET, return_indices=True)
+        released = model.backbone(views, BUDGET, return_output=True).kept
     L = (SIDE // 14)**2
     for a, b in zip(stable, released):
         only_a = sorted(set(a.tolist()) - set(b.tolist()))

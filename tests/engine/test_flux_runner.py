@@ -77,3 +77,21 @@ def test_runner_applies_the_switch_before_building(tiny_motion_data, tmp_path):
     assert sampler['clip_len'] == 6 and sampler['num_clips'] == 2
     assert runner.model.test_cfg['token_budget'] == 16
     assert cfg.test_dataloader.dataset.pipeline[1]['clip_len'] == 8  # the caller's cfg is not edited
+
+
+def test_the_batch_sampler_counts_tokens_with_the_backbones_geometry(tmp_path):
+    # the configs no longer repeat patch/tubelet for the sampler: FluxRunner hands over the
+    # backbone's (7 px x 2 frames in the tiny recipe; the sampler's own defaults are 14 x 1)
+    from mmengine.registry import RUNNERS
+    from mmflux.utils.config_check import check_flux_config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py'))
+    assert 'patch_size' not in cfg.train_dataloader.batch_sampler
+    check_flux_config(cfg)  # sides 42..70 are multiples of 7, not of the default 14
+    cfg.work_dir = str(tmp_path)
+    runner = RUNNERS.build(cfg)
+    spec = runner._train_dataloader['batch_sampler']
+    assert (spec['patch_size'], spec['tubelet_size']) == (7, 2)
+    # a size the config sets itself is kept, and a mismatch is named
+    cfg.train_dataloader.batch_sampler.patch_size = 14
+    with pytest.raises(ValueError, match='side range at multiples of 14'):
+        check_flux_config(cfg)

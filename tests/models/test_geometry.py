@@ -57,12 +57,9 @@ def test_forward_features_reports_what_it_did(backbones, which, shape, budget):
     assert (out.kept is None) == (budget is None)
 
 
-def test_plain_forward_and_the_deprecated_indices_call(backbones):
+def test_plain_forward_gives_the_tokens_of_the_typed_output(backbones):
     flux, _ = backbones
     x = torch.randn(1, 3, 4, 56, 56)
     with torch.no_grad():
         out = flux(x, 32, return_output=True)
         assert torch.equal(flux(x, 32), out.tokens)
-        with pytest.warns(DeprecationWarning, match='return_output=True'):
-            tokens, kept = flux(x, 32, return_indices=True)  # issue-13 ONNX export still calls this
-    assert torch.equal(tokens, out.tokens) and torch.equal(kept, out.kept)

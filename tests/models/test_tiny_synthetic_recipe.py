@@ -6,7 +6,7 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 
-from mmflux.datasets.flux_batch_sampler import flux_grid_pairs
+from mmflux.datasets.flux_batch_sampler import flux_grid_pairs, with_backbone_geometry
 from mmflux.utils.flops import count_macs
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -15,16 +15,15 @@ TINY = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
 
 def test_tiny_recipe_trains_on_every_sampled_grid():
     cfg = Config.fromfile(TINY)
-    sampler = cfg.train_dataloader.batch_sampler
-    backbone = cfg.model.backbone
-    assert sampler.patch_size == backbone.patch_size and sampler.tubelet_size == backbone.tubelet_size
-    pairs = flux_grid_pairs(sampler.frames, sampler.sides, sampler.token_window, sampler.patch_size,
-                            sampler.tubelet_size)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    # the sampler as FluxRunner builds it: with the backbone's patch and tubelet sizes
+    sampler = with_backbone_geometry(cfg.train_dataloader.batch_sampler, model.backbone)
+    pairs = flux_grid_pairs(sampler['frames'], sampler['sides'], sampler['token_window'],
+                            sampler['patch_size'], sampler['tubelet_size'])
     samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
-    lo, hi = sampler.token_window
+    lo, hi = sampler['token_window']
     for frames, side in (pairs[0], pairs[len(pairs) // 2], pairs[-1]):
         losses = model.loss(torch.randn(2, 3, frames, side, side), samples)
         assert {k for k in losses if 'loss' in k} == {'loss_cls_0', 'loss_cls_1', 'loss_align_1',

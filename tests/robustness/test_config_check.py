@@ -7,6 +7,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmflux.evaluation.test_grid import pipelines
 from mmflux.utils.config_check import check_flux_config
 from robust_utils import REPO_ROOT, build_video_set, write_tiny_config
 
@@ -198,9 +199,11 @@ def test_patch_size_of_a_selective_vit_backbone(cfg):
             and 'fix: set batch_sampler.tubelet_size=2' in message)
     cfg.train_dataloader.batch_sampler.tubelet_size = 2
     for split in ('val', 'test'):
-        for step in cfg[f'{split}_dataloader'].dataset.pipeline:
-            if step['type'] in ('ThreeCrop', 'CenterCrop'):
-                step['crop_size'] = 64
+        # the loaders' pipelines and the top-level ones (inference_recognizer's) alike
+        for _, pipeline in pipelines(cfg, split):
+            for step in pipeline:
+                if step['type'] in ('ThreeCrop', 'CenterCrop'):
+                    step['crop_size'] = 64
     check_flux_config(cfg)
 
 

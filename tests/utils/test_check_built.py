@@ -43,3 +43,18 @@ def test_heads_trained_at_other_budgets_than_they_declare():
                       'declared for 32), so testing would pick the wrong head for a budget; fix: '
                       'set model.cls_head.head_budgets=(96, 64, 16) or change '
                       'model.train_cfg.budgets/heads.']
+
+
+def test_labels_are_read_from_the_built_dataset_whatever_its_file_name(tmp_path):
+    # the label check once scanned only files named *.txt: a list called train.list slipped through
+    from mmaction.registry import DATASETS
+    ann = tmp_path / 'train.list'
+    ann.write_text('a.mp4 3\nb.mp4 9\n')
+    dataset = DATASETS.build(dict(type='VideoDataset', ann_file=str(ann), pipeline=[]))
+    model = MODELS.build(tiny_model_cfg(num_classes=7))
+    errors = check_built(model, datasets=dict(train_dataloader=dataset))
+    assert len(errors) == 1 and errors[0].startswith(
+        f"train_dataloader.dataset.ann_file={str(ann)!r}: has label 9 but model.cls_head.num_classes=7")
+    assert 'fix: --cfg-options num_classes=10' in errors[0]
+    assert check_built(MODELS.build(tiny_model_cfg(num_classes=10)),
+                       datasets=dict(train_dataloader=dataset)) == []

@@ -35,7 +35,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='FluxBatchSampler', frames=flux_frames, sides=flux_sides,
-                       token_window=flux_token_window, patch_size=14),
+                       token_window=flux_token_window),
     collate_fn=dict(type='repeat_pseudo_collate'),
     dataset=dict(
         type='FluxVideoDataset',

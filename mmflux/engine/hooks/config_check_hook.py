@@ -15,7 +15,7 @@ class FluxConfigCheckHook(Hook):
     :class:`~mmflux.datasets.FluxBatchSampler`, just before ``before_run``; so
     every object has checked its own arguments, and this hook checks what spans
     them (sampler vs backbone, budgets vs grids, crops vs patches, labels vs
-    classes) before any iteration or weight loading, for runners started any way
+    classes, read from the built datasets) before any iteration or weight loading, for runners started any way
     (mmflux's or MMAction2's tools, notebooks).
 
     Usage: ``custom_hooks = [dict(type='FluxConfigCheckHook')]``.
@@ -25,7 +25,11 @@ class FluxConfigCheckHook(Hook):
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        loop = getattr(runner, '_train_loop', None)
-        loader = getattr(loop, 'dataloader', None)
-        batch_sampler = getattr(loader, 'batch_sampler', None)
-        raise_problems(check_built(model, batch_sampler, getattr(runner, 'cfg', None)))
+        loaders = {}  # only the loops the runner has built: reading the others would build them
+        for name in ('train', 'val', 'test'):
+            loader = getattr(getattr(runner, f'_{name}_loop', None), 'dataloader', None)
+            if loader is not None:
+                loaders[f'{name}_dataloader'] = loader
+        batch_sampler = getattr(loaders.get('train_dataloader'), 'batch_sampler', None)
+        datasets = {k: v.dataset for k, v in loaders.items() if hasattr(v, 'dataset')}
+        raise_problems(check_built(model, batch_sampler, getattr(runner, 'cfg', None), datasets))

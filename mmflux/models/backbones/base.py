@@ -1,5 +1,4 @@
 """What every budget-aware backbone shares: its token geometry, selection and outputs."""
-import warnings
 from typing import Iterator, Optional, Tuple
 
 import torch
@@ -86,20 +85,12 @@ class BaseFluxBackbone(BaseModule):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, budget: Optional[int] = None,
-                return_indices: bool = False, generator: Optional[torch.Generator] = None,
-                return_output: bool = False):
+                generator: Optional[torch.Generator] = None, return_output: bool = False):
         """Tokens (B, num_prefix_tokens + K, C) of ``x`` (B, C, T, H, W) at ``budget``.
 
         ``return_output=True`` gives :meth:`forward_features`' :class:`BackboneOutput`
-        through ``__call__`` (so module hooks, e.g. FLOP counters, see the
-        backbone). ``return_indices=True`` (deprecated) returns ``(tokens, kept)``.
+        (tokens, kept indices, prefix tokens, token grid) through ``__call__``, so
+        module hooks (e.g. FLOP counters) see the backbone.
         """
         out = self.forward_features(x, budget, generator=generator)
-        if return_output:
-            return out
-        if return_indices:
-            warnings.warn('backbone(x, budget, return_indices=True) is deprecated; use '
-                          'backbone(x, budget, return_output=True), a BackboneOutput.',
-                          DeprecationWarning, stacklevel=2)
-            return out.tokens, out.kept
-        return out.tokens
+        return out if return_output else out.tokens
