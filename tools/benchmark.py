@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python tools/benchmark.py [--models s b] [--budgets 2048 1024] [--batch-size 2]
                               [--device cpu|cuda] [--dtype fp32 bf16]
-                              [--warmup 1] [--iters 3] [--threads N]
+                              [--warmup 1] [--iters 3] [--min-run-time 0.2] [--threads N]
                               [--size 224] [--oversample 2] [--wait-idle SECONDS]
                               [--no-vit] [--no-memory] [--json OUT] [--markdown OUT]
 
@@ -24,25 +24,37 @@ What runs, per model size and budget N (all in ONE process, interleaved):
 * ``matmul``: the machine's own GEMM throughput on the model's linear-layer mix
   (qkv, proj, fc1, fc2 on batch * (N + 1) rows, weights laid out like
   ``nn.Linear``), in the same dtype, through ``F.linear`` (ATen's default GEMM:
-  MKL / cuBLAS, the reference of the issue's "fraction of matmul FLOP/s") and, on
-  CPU, through oneDNN (``torch.ops.mkldnn._linear_pointwise``), which on some CPUs
-  (e.g. AMD with MKL) is the faster fp32 GEMM: both ceilings are reported. oneDNN
-  bf16 is timed only where oneDNN has bf16 kernels (not on AVX2-only CPUs).
+  MKL / cuBLAS) and, on CPU, through oneDNN
+  (``torch.ops.mkldnn._linear_pointwise``), which on some CPUs (e.g. AMD with
+  MKL) is the faster fp32 GEMM: both rates are reported, and FluxViT's FLOP/s is
+  printed as a fraction of each. oneDNN bf16 is timed only where oneDNN has bf16
+  kernels (not on AVX2-only CPUs).
 * FluxViT's parts timed on their own with the same inputs: ``selector``
   (``select_tokens`` + gather) and ``pos`` (the positional table, cached per grid
   in eval mode as in the forward, + the add); ``pos (uncached)`` is the first call
   for a new grid (interpolation of the stored table); ``patch_embed``.
 
-Timing: ``torch.inference_mode``; fp32, or bf16 via ``torch.autocast`` (weights
-stay fp32, as deployed from an fp32 checkpoint); every configuration runs once per
-round, rounds repeat ``warmup + iters`` times, so background load hits all of them
-alike. The reported time is the best (minimum) of the timed rounds, the robust
-statistic on a shared machine; the median is shown next to it. Each timing also
-records the CPU share the process got (process CPU time / wall time / threads);
-``clean`` counts timed rounds with a share >= 0.9. On a shared machine use
-``--wait-idle 120`` (wait up to 120 s before each round for the other processes
-to leave the CPU idle). ``clips/s = batch / time``; FLOP/s = 2 x MACs
-(``torch.utils.flop_counter``, the paper's convention) / time.
+Timing: ``torch.utils.benchmark.Timer`` under ``torch.inference_mode``; fp32, or
+bf16 via ``torch.autocast`` (weights stay fp32, as deployed from an fp32
+checkpoint). The configurations are interleaved: ``--warmup`` untimed rounds call
+each once, then each of the ``--iters`` timed rounds runs every configuration's
+``Timer.blocked_autorange(min_run_time=--min-run-time)`` in turn, so background
+load hits all of them alike (``blocked_autorange`` first sizes its blocks with
+untimed calls, one for a slow forward, then times blocks of calls for at least
+``--min-run-time`` seconds: one call of a slow forward, many of a fast part). The rounds' ``Measurement`` objects
+are merged per configuration; the reported time is the best (minimum) per-call
+time of the blocks, the robust statistic on a shared machine, with
+``Measurement.median`` and ``.iqr`` next to it. Each round also records the CPU
+share the process got (process CPU time / wall time / threads); ``clean`` counts
+rounds with a share >= 0.9. On a shared machine use ``--wait-idle 120`` (wait up
+to 120 s before each round for the other processes to leave the CPU idle).
+``clips/s = batch / time``; FLOP/s = 2 x MACs (``torch.utils.flop_counter``, the
+paper's convention) / time.
+
+Ratios: for every FluxViT row the script prints what it measured side by side in
+the same run: FluxViT / MMAction2 ViT clips/s, FluxViT FLOP/s as a fraction of
+the ATen and the oneDNN matmul FLOP/s, bf16 / fp32 speed and the selector +
+positional-embedding share of the forward. It states no pass/fail thresholds.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` minus the memory
 allocated before the forward; on CPU the peak of the running sum of the tensor
@@ -57,20 +69,21 @@ Every table is preceded by a ``# CPU:`` line: the model, the ATen vector ISA
 native AVX512_BF16 / AMX instructions). On a CPU without native bf16, bf16 rows
 are marked ``bf16*`` (emulated or generic kernels: expect no bf16 speed-up).
 
-Tiny smoke test: ``--models tiny --budgets 64 --size 56 --iters 1 --warmup 0``.
+Tiny smoke test:
+``--models tiny --budgets 64 --size 56 --iters 1 --warmup 0 --min-run-time 0.01``.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import platform
 import resource
-import statistics
 import time
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from torch.utils.benchmark import Measurement
 
 os.environ.setdefault('KINETO_LOG_LEVEL', '5')  # keep the profiler quiet
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # which FluxViT to build; its sizes (width, depth, heads, patch) are read off the built model
 ARCHS = {
@@ -81,9 +94,6 @@ ARCHS = {
 }
 ALIASES = {'small': 's', 'base': 'b', 'fluxvit-s': 's', 'fluxvit-b': 'b'}
 CLEAN_SHARE = 0.9
-
-# issue targets, checked for FluxViT-S at 2048 tokens, batch 2, on CPU
-TARGETS = dict(vs_vit=1.7, matmul_frac=0.75, bf16_speedup=1.4, sel_pos_share=0.03)
 
 
 def parse_args(argv=None):
@@ -98,6 +108,9 @@ def parse_args(argv=None):
     parser.add_argument('--dtype', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds')
     parser.add_argument('--iters', type=int, default=3, help='timed rounds')
+    parser.add_argument('--min-run-time', type=float, default=0.2, metavar='SECONDS',
+                        help='timed seconds per configuration and round, at least one call '
+                             '(torch.utils.benchmark blocked_autorange)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch default)')
     parser.add_argument('--size', type=int, default=224,
@@ -120,60 +133,84 @@ def parse_args(argv=None):
         parser.error('--oversample must be >= 1')
     if args.iters < 1 or args.warmup < 0 or args.batch_size < 1:
         parser.error('--iters and --batch-size must be >= 1 and --warmup >= 0')
+    if args.min_run_time < 0:
+        parser.error('--min-run-time must be >= 0')
     return args
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- timing
 class Entry:
-    """One timed thing: a callable, its (time, cpu share) samples and what it is."""
+    """One timed configuration: its callable, its Timer, one Measurement per timed round."""
 
-    def __init__(self, key, fn, info, repeat=1):
+    def __init__(self, key: Tuple, fn: Callable[[], object], info: Dict, threads: int):
+        from torch.utils.benchmark import Timer
         self.key = key
         self.fn = fn
         self.info = info
-        self.repeat = repeat
-        self.samples = []
-        self.peak_bytes = None
+        # num_threads: Timer would otherwise run the statement on ONE thread (its default)
+        self.timer = Timer(stmt='fn()', globals=dict(fn=fn), num_threads=threads,
+                           label=info['impl'], sub_label=f"{info['model']}@{info['budget']}",
+                           description=info['dtype'])
+        self.rounds: List[Tuple['Measurement', float]] = []  # (measurement, CPU share)
+        self.peak_bytes: Optional[int] = None
 
     @property
-    def times(self):
-        return [t for t, _ in self.samples]
+    def measurement(self) -> Optional['Measurement']:
+        """The timed rounds merged into one Measurement (per-call time of every block)."""
+        from torch.utils.benchmark import Measurement
+        return Measurement.merge(m for m, _ in self.rounds)[0] if self.rounds else None
 
     @property
-    def best(self):
-        return min(self.times) if self.samples else float('nan')
+    def times(self) -> List[float]:
+        m = self.measurement
+        return m.times if m is not None else []
 
     @property
-    def median(self):
-        return statistics.median(self.times) if self.samples else float('nan')
+    def best(self) -> float:
+        return min(self.times) if self.rounds else float('nan')
 
     @property
-    def clean(self):
-        return sum(1 for _, share in self.samples if share >= CLEAN_SHARE)
+    def median(self) -> float:
+        return self.measurement.median if self.rounds else float('nan')
+
+    @property
+    def iqr(self) -> float:
+        return self.measurement.iqr if self.rounds else float('nan')
+
+    @property
+    def shares(self) -> List[float]:
+        return [share for _, share in self.rounds]
+
+    @property
+    def clean(self) -> int:
+        return sum(1 for share in self.shares if share >= CLEAN_SHARE)
+
+    @property
+    def timed_calls(self) -> int:
+        return sum(m.number_per_run * len(m.raw_times) for m, _ in self.rounds)
 
 
-def _sync(device):
+def _sync(device: str) -> None:
     import torch
     if device == 'cuda':
         torch.cuda.synchronize()
 
 
-def _run_timed(entry, device, threads):
-    """Best of ``entry.repeat`` calls: (seconds, CPU share of that call)."""
-    best = (float('inf'), 0.0)
-    for _ in range(entry.repeat):
-        _sync(device)
-        c0, t0 = time.process_time(), time.perf_counter()
-        entry.fn()
-        _sync(device)
-        t1, c1 = time.perf_counter(), time.process_time()
-        share = (c1 - c0) / max(t1 - t0, 1e-9) / threads if device == 'cpu' else 1.0
-        if t1 - t0 < best[0]:
-            best = (t1 - t0, share)
-    return best
+def time_round(entry: Entry, min_run_time: float, device: str,
+               threads: int) -> Tuple['Measurement', float]:
+    """One timed round of ``entry``: its Measurement and the CPU share the process got.
+
+    The share (process CPU time / wall time / threads, over the whole
+    ``blocked_autorange`` call) says whether other processes took the CPU meanwhile.
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    measurement = entry.timer.blocked_autorange(min_run_time=min_run_time)
+    t1, c1 = time.perf_counter(), time.process_time()
+    share = (c1 - c0) / max(t1 - t0, 1e-9) / threads if device == 'cpu' else 1.0
+    return measurement, share
 
 
-def _cpu_busy(interval=0.5):
+def _cpu_busy(interval: float = 0.5) -> float:
     """Fraction of the machine's CPU time that was busy over ``interval`` (Linux)."""
     def snap():
         with open('/proc/stat') as f:
@@ -185,7 +222,7 @@ def _cpu_busy(interval=0.5):
     return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
 
 
-def _wait_idle(seconds):
+def _wait_idle(seconds: float) -> Optional[bool]:
     """Wait up to ``seconds`` for two consecutive idle samples; True if found."""
     if seconds <= 0 or not osp.exists('/proc/stat'):
         return None
@@ -198,7 +235,7 @@ def _wait_idle(seconds):
     return False
 
 
-def _peak_bytes(fn, device):
+def _peak_bytes(fn: Callable[[], object], device: str) -> int:
     """Extra memory of one call of ``fn`` (see the module docstring)."""
     import torch
     if device == 'cuda':
@@ -223,7 +260,43 @@ def _peak_bytes(fn, device):
     return peak
 
 
-def _loadavg():
+def run_rounds(entries: Sequence[Entry], args, device: str, threads: int) -> Dict:
+    """All rounds, every entry once per round; fills ``entry.rounds`` and ``.peak_bytes``.
+
+    Returns what the machine did meanwhile: wall time, CPU share, load average.
+    """
+    import torch
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    load0 = _loadavg()
+    idle_waits = []
+    t_start = time.perf_counter()
+    with torch.inference_mode():
+        for rnd in range(args.warmup + args.iters):
+            timed = rnd >= args.warmup
+            if timed and args.wait_idle > 0:
+                idle_waits.append(_wait_idle(args.wait_idle))
+            for e in entries:
+                if rnd == 0 and not args.no_memory and e.info['impl'] in ('fluxvit',
+                                                                          'mmaction-vit'):
+                    e.peak_bytes = _peak_bytes(e.fn, device)
+                    if not timed:
+                        continue  # the profiled call was the warm-up of this entry
+                if timed:
+                    e.rounds.append(time_round(e, args.min_run_time, device, threads))
+                else:
+                    e.fn()
+                    _sync(device)
+    wall = time.perf_counter() - t_start
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    out = dict(wall_s=wall, cpu_share=cpu_s / wall / threads,
+               loadavg_before_after=[load0, _loadavg()])
+    if idle_waits:
+        out['idle_found_before_rounds'] = idle_waits
+    return out
+
+
+def _loadavg() -> Optional[float]:
     try:
         with open('/proc/loadavg') as f:
             return float(f.read().split()[0])
@@ -231,41 +304,12 @@ def _loadavg():
         return None
 
 
-def _cpu_name():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _fmt(x, nd=2):
+def _fmt(x: Optional[float], nd: int = 2) -> str:
     if x is None:
         return '-'
     if isinstance(x, float) and x != x:
         return 'nan'
     return f'{x:.{nd}f}'
-
-
-def _table(rows, headers, left=4):
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    out = []
-    for i, r in enumerate(cells):
-        out.append('  '.join(c.ljust(w) if j < left else c.rjust(w)
-                             for j, (c, w) in enumerate(zip(r, widths))))
-        if i == 0:
-            out.append('  '.join('-' * w for w in widths))
-    return '\n'.join(out)
-
-
-def _md_table(rows, headers):
-    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
-    lines += ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
-    return '\n'.join(lines)
 
 
 # ----------------------------------------------------------------------------- building
@@ -329,51 +373,23 @@ def _cpu_lines(machine):
     return lines
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def build_entries(args, machine: Dict, threads: int) -> List[Entry]:
+    """Every timed configuration: per model, budget and dtype the two forwards, the
+    matmul references and FluxViT's parts, on the same inputs."""
     import torch
     import torch.nn.functional as F
-    from mmengine.registry import init_default_scope
-    import mmflux  # noqa: F401
-    from mmflux.models.layers import onednn as fast_path
-    from mmflux.utils.cpu_info import cpu_info, describe_cpu
     from mmflux.utils.flops import count_module_macs
 
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('--device cuda requested but CUDA is not available')
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    init_default_scope('mmaction')
-    torch.manual_seed(args.seed)
     device = args.device
-    threads = max(1, torch.get_num_threads())
     B = args.batch_size
     dtypes = {'fp32': torch.float32, 'bf16': torch.bfloat16}
     onednn = _onednn_linear() if device == 'cpu' else None
-    cpu = cpu_info()
-
-    machine = dict(device=device, torch=torch.__version__, threads=threads, cpu=_cpu_name(),
-                   cores=os.cpu_count(), cpu_capability=cpu['capability'],
-                   onednn_bf16=cpu['onednn_bf16'], native_bf16=cpu['native_bf16'],
-                   cpu_line=describe_cpu(cpu), dtypes=list(args.dtype))
-    if device == 'cpu':
-        fast = fast_path.fast_dtypes() if fast_path._LINEAR_POINTWISE is not None else ()
-        machine['fast_path'] = ', '.join(
-            f"{name} {'oneDNN' if dt in fast else 'eager'}" for name, dt in dtypes.items())
-    if device == 'cuda':
-        machine['gpu'] = torch.cuda.get_device_name()
-    print(f'# benchmark: {machine}')
-    print(f'# batch {B}, frame {args.size}x{args.size}, oversample '
-          f'{args.oversample}, warmup {args.warmup}, iters {args.iters}')
-
     entries = []
-    keep = []  # keep models alive
     for mkey in args.models:
         spec = ARCHS[mkey]
         flux = build_fluxvit(spec).to(device)
         per_frame = tokens_per_frame(flux, args.size, args.budgets)
         C = flux.embed_dims
-        keep.append(flux)
         flux_weights = sum(p.numel() * p.element_size() for p in flux.parameters()) / 2**20
         for budget in args.budgets:
             t_vit = budget // per_frame
@@ -385,7 +401,6 @@ def main(argv=None):
             vit = None
             if not args.no_vit:
                 vit = build_vit(flux, t_vit, args.size).to(device)
-                keep.append(vit)
                 vit_macs = count_module_macs(vit, (1, 3, t_vit, args.size, args.size))
                 vit_weights = sum(p.numel() * p.element_size() for p in vit.parameters()) / 2**20
             rows = B * (budget + flux.num_prefix_tokens)
@@ -397,25 +412,23 @@ def main(argv=None):
                 common = dict(model=spec['name'], mkey=mkey, budget=budget, dtype=dname, batch=B)
                 use_autocast = dname == 'bf16'
 
-                def wrap(fn, use_autocast=use_autocast):
-                    if not use_autocast:
-                        return fn
+                def add(impl, fn, autocast=use_autocast, **info):
+                    if autocast:
+                        def run(fn=fn):
+                            with torch.autocast(device_type=device, dtype=torch.bfloat16):
+                                return fn()
+                    else:
+                        run = fn
+                    entries.append(Entry((impl, mkey, budget, dname), run,
+                                         dict(common, impl=impl, **info), threads))
 
-                    def run():
-                        with torch.autocast(device_type=device, dtype=torch.bfloat16):
-                            return fn()
-                    return run
-
-                entries.append(Entry(
-                    ('fluxvit', mkey, budget, dname),
-                    wrap(lambda m=flux, x=x_flux, b=budget: m(x, budget=b)),
-                    dict(common, impl='fluxvit', grid=[t_flux, args.size, args.size],
-                         tokens=budget, gmacs_clip=flux_macs, weights_mib=flux_weights)))
+                add('fluxvit', lambda m=flux, x=x_flux, b=budget: m(x, budget=b),
+                    grid=[t_flux, args.size, args.size], tokens=budget, gmacs_clip=flux_macs,
+                    weights_mib=flux_weights)
                 if vit is not None:
-                    entries.append(Entry(
-                        ('mmaction-vit', mkey, budget, dname), wrap(lambda m=vit, x=x_vit: m(x)),
-                        dict(common, impl='mmaction-vit', grid=[t_vit, args.size, args.size],
-                             tokens=budget, gmacs_clip=vit_macs, weights_mib=vit_weights)))
+                    add('mmaction-vit', lambda m=vit, x=x_vit: m(x),
+                        grid=[t_vit, args.size, args.size], tokens=budget, gmacs_clip=vit_macs,
+                        weights_mib=vit_weights)
                 # the machine's GEMM throughput on this model's linear-layer mix
                 xs = {i: torch.randn(rows, i, device=device, dtype=dt)
                       for i in {s[0] for s in shapes}}
@@ -424,15 +437,12 @@ def main(argv=None):
                 def mm_aten(xs=xs, ws=ws, shapes=shapes):
                     for (i, _), w in zip(shapes, ws):
                         F.linear(xs[i], w)
-                entries.append(Entry(('matmul', mkey, budget, dname), mm_aten,
-                                     dict(common, impl='matmul', gflop=mm_gflop), repeat=3))
-                if onednn is not None and (dname == 'fp32' or cpu['onednn_bf16']):
+                add('matmul', mm_aten, autocast=False, gflop=mm_gflop)
+                if onednn is not None and (dname == 'fp32' or machine['onednn_bf16']):
                     def mm_onednn(xs=xs, ws=ws, shapes=shapes):
                         for (i, _), w in zip(shapes, ws):
                             onednn(xs[i], w, None, 'none', [], None)
-                    entries.append(Entry(('matmul-onednn', mkey, budget, dname), mm_onednn,
-                                         dict(common, impl='matmul-onednn', gflop=mm_gflop),
-                                         repeat=3))
+                    add('matmul-onednn', mm_onednn, autocast=False, gflop=mm_gflop)
                 # FluxViT parts, same inputs as the forward
                 with torch.inference_mode(), torch.autocast(device, enabled=use_autocast,
                                                             dtype=torch.bfloat16):
@@ -457,50 +467,34 @@ def main(argv=None):
                 for part, fn in (('selector', sel_fn), ('pos', pos_fn),
                                  ('pos_uncached', pos_uncached_fn),
                                  ('patch_embed', lambda m=flux, x=x_flux: m.patch_embed(x))):
-                    entries.append(Entry((part, mkey, budget, dname), wrap(fn),
-                                         dict(common, impl=part), repeat=3))
+                    add(part, fn)
+    return entries
 
-    # ------------------------------------------------------------------ run
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    load0 = _loadavg()
-    idle_waits = []
-    t_start = time.perf_counter()
-    with torch.inference_mode():
-        for rnd in range(args.warmup + args.iters):
-            if rnd >= args.warmup and args.wait_idle > 0:
-                idle_waits.append(_wait_idle(args.wait_idle))
-            for e in entries:
-                if rnd == 0 and not args.no_memory and e.info['impl'] in ('fluxvit',
-                                                                          'mmaction-vit'):
-                    e.peak_bytes = _peak_bytes(e.fn, device)
-                    if args.warmup > 0:
-                        continue  # the profiled call was the warm-up of this entry
-                sample = _run_timed(e, device, threads)
-                if rnd >= args.warmup:
-                    e.samples.append(sample)
-    wall = time.perf_counter() - t_start
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_s = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-    machine['cpu_share'] = cpu_s / wall / threads
-    machine['loadavg_before_after'] = [load0, _loadavg()]
-    if idle_waits:
-        machine['idle_found_before_rounds'] = idle_waits
 
-    # ------------------------------------------------------------------ report
+# ----------------------------------------------------------------------------- report
+TABLE_HEADERS = ['model', 'budget', 'dtype', 'impl', 'input TxHxW', 'GMACs/clip', 's/batch',
+                 'median', 'IQR', 'clean', 'clips/s', 'GFLOP/s', 'mm GFLOP/s', '% mm',
+                 'oneDNN mm GFLOP/s', '% oneDNN', 'act. peak MiB', 'weights MiB']
+PART_HEADERS = ['model', 'budget', 'dtype', 'impl', 'forward ms', 'patch_embed ms', '%',
+                'selector ms', '%', 'pos ms', '%', 'pos uncached ms']
+
+
+def collect_results(entries: Sequence[Entry], machine: Dict) -> List[Dict]:
+    """One JSON row per forward and matmul entry: times, rates and (FluxViT) part shares."""
     by_key = {e.key: e for e in entries}
 
     def gflops_of(kind, info):
         mm = by_key.get((kind, info['mkey'], info['budget'], info['dtype']))
         return mm.info['gflop'] / mm.best if mm is not None else None
 
-    results, table_rows = [], []
+    results = []
     for e in entries:
         info = e.info
         if info['impl'] not in ('fluxvit', 'mmaction-vit', 'matmul', 'matmul-onednn'):
             continue
-        row = dict(info, time_best_s=e.best, time_median_s=e.median, times_s=e.times,
-                   cpu_shares=[s for _, s in e.samples], clean_iters=e.clean,
-                   dtype_label=_dtype_label(info['dtype'], machine))
+        row = dict(info, time_best_s=e.best, time_median_s=e.median, time_iqr_s=e.iqr,
+                   times_s=e.times, timed_calls=e.timed_calls, cpu_shares=e.shares,
+                   clean_iters=e.clean, dtype_label=_dtype_label(info['dtype'], machine))
         if info['impl'].startswith('matmul'):
             row['gflops'] = info['gflop'] / e.best
             results.append(row)
@@ -520,84 +514,161 @@ def main(argv=None):
                 row[f'{part}_ms'] = pe.best * 1e3
                 row[f'{part}_share'] = pe.best / e.best
         results.append(row)
-        table_rows.append([
-            info['model'], info['budget'], _dtype_label(info['dtype'], machine), info['impl'],
-            'x'.join(map(str, info['grid'])), f"{info['gmacs_clip']:.4g}",
-            _fmt(e.best, 3), _fmt(e.median, 3), f'{e.clean}/{len(e.samples)}',
-            _fmt(row['clips_per_s'], 3), _fmt(row['gflops'], 1),
-            _fmt(row['matmul_gflops'], 1),
-            _fmt(100 * row['matmul_frac'], 1) if row['matmul_frac'] is not None else '-',
-            _fmt(row['matmul_onednn_gflops'], 1),
-            _fmt(100 * row['matmul_onednn_frac'], 1) if row['matmul_onednn_frac'] else '-',
-            _fmt(row['act_peak_mib'], 0), _fmt(info['weights_mib'], 0)])
-    headers = ['model', 'budget', 'dtype', 'impl', 'input TxHxW', 'GMACs/clip', 's/batch',
-               'median', 'clean', 'clips/s', 'GFLOP/s', 'mm GFLOP/s', '% mm',
-               'oneDNN mm GFLOP/s', '% oneDNN', 'act. peak MiB', 'weights MiB']
-    print()
-    print('\n'.join(_cpu_lines(machine)))
-    print(_table(table_rows, headers))
+    return results
 
-    part_rows = []
+
+def table_rows(results: Sequence[Dict]) -> List[List[str]]:
+    """The main table: one row per forward (FluxViT and MMAction2 ViT)."""
+    def pct(frac):
+        return _fmt(100 * frac, 1) if frac is not None else '-'
+
+    return [[r['model'], r['budget'], r['dtype_label'], r['impl'], 'x'.join(map(str, r['grid'])),
+             f"{r['gmacs_clip']:.4g}", _fmt(r['time_best_s'], 3), _fmt(r['time_median_s'], 3),
+             _fmt(r['time_iqr_s'], 3), f"{r['clean_iters']}/{len(r['cpu_shares'])}",
+             _fmt(r['clips_per_s'], 3), _fmt(r['gflops'], 1), _fmt(r['matmul_gflops'], 1),
+             pct(r['matmul_frac']), _fmt(r['matmul_onednn_gflops'], 1),
+             pct(r['matmul_onednn_frac']), _fmt(r['act_peak_mib'], 0),
+             _fmt(r['weights_mib'], 0)]
+            for r in results if r['impl'] in ('fluxvit', 'mmaction-vit')]
+
+
+def part_rows(results: Sequence[Dict]) -> List[List[str]]:
+    """The parts table: FluxViT's patch embedding, selector and positional embedding."""
+    return [[r['model'], r['budget'], r['dtype_label'], 'fluxvit', _fmt(r['time_best_s'] * 1e3, 1),
+             _fmt(r['patch_embed_ms'], 2), _fmt(100 * r['patch_embed_share'], 2),
+             _fmt(r['selector_ms'], 2), _fmt(100 * r['selector_share'], 2),
+             _fmt(r['pos_ms'], 2), _fmt(100 * r['pos_share'], 2), _fmt(r['pos_uncached_ms'], 2)]
+            for r in results if r['impl'] == 'fluxvit']
+
+
+def _ratio(r: Dict, name: str, value: Optional[float], unit: str, detail: str) -> Dict:
+    return dict(model=r['model'], budget=r['budget'], dtype=r['dtype'], batch=r['batch'],
+                dtype_label=r['dtype_label'], name=name, value=value, unit=unit, detail=detail)
+
+
+def ratios_of(results: Sequence[Dict]) -> List[Dict]:
+    """Measured ratios of every FluxViT row against what ran beside it in this run.
+
+    Each ratio keeps the two measured numbers it divides (``detail``); no
+    threshold is applied: reading them against a goal is the reader's business.
+    """
+    rows = {(r['impl'], r['mkey'], r['budget'], r['dtype']): r for r in results}
+    out = []
     for r in results:
         if r['impl'] != 'fluxvit':
             continue
-        part_rows.append([r['model'], r['budget'], _dtype_label(r['dtype'], machine), 'fluxvit',
-                          _fmt(r['time_best_s'] * 1e3, 1),
-                          _fmt(r['patch_embed_ms'], 2), _fmt(100 * r['patch_embed_share'], 2),
-                          _fmt(r['selector_ms'], 2), _fmt(100 * r['selector_share'], 2),
-                          _fmt(r['pos_ms'], 2), _fmt(100 * r['pos_share'], 2),
-                          _fmt(r['pos_uncached_ms'], 2)])
-    part_headers = ['model', 'budget', 'dtype', 'impl', 'forward ms', 'patch_embed ms', '%',
-                    'selector ms', '%', 'pos ms', '%', 'pos uncached ms']
-    print()
-    print('\n'.join(_cpu_lines(machine)))
-    print(_table(part_rows, part_headers))
-
-    # ratios
-    ratios = []
-    print()
-    print('\n'.join(_cpu_lines(machine)))
-    for r in results:
-        if r['impl'] != 'fluxvit':
-            continue
-        tag = f'{r["model"]}@{r["budget"]} {_dtype_label(r["dtype"], machine)} b{r["batch"]}'
-        is_target = (r['mkey'] == 's' and r['budget'] == 2048 and r['batch'] == 2
-                     and device == 'cpu')
-
-        def line(name, value, fmt, target=None, higher=True, r=r, tag=tag,
-                 is_target=is_target):
-            mark = ''
-            if target is not None and is_target and value is not None:
-                ok = value >= target if higher else value <= target
-                mark = (f'  [target {">=" if higher else "<="} {fmt(target)}: '
-                        f'{"met" if ok else "MISSED"}]')
-            print(f'ratio {tag}: {name} = {fmt(value) if value is not None else "-"}{mark}')
-            ratios.append(dict(model=r['model'], budget=r['budget'], dtype=r['dtype'],
-                               name=name, value=value, target=target if is_target else None))
-
-        fp32 = r['dtype'] == 'fp32'
-        vit = by_key.get(('mmaction-vit', r['mkey'], r['budget'], r['dtype']))
+        vit = rows.get(('mmaction-vit', r['mkey'], r['budget'], r['dtype']))
         if vit is not None:
-            line('FluxViT / mmaction-ViT clips/s', vit.best / r['time_best_s'],
-                 lambda v: f'{v:.2f}x', TARGETS['vs_vit'] if fp32 else None)
-        line('FluxViT FLOP/s / matmul FLOP/s', r['matmul_frac'], lambda v: f'{v:.2f}',
-             TARGETS['matmul_frac'] if fp32 else None)
-        if r['matmul_onednn_frac'] is not None:
-            line('FluxViT FLOP/s / oneDNN matmul FLOP/s', r['matmul_onednn_frac'],
-                 lambda v: f'{v:.2f}')
-        if not fp32:
-            fp = by_key.get(('fluxvit', r['mkey'], r['budget'], 'fp32'))
-            if fp is not None:
-                # no target where the CPU cannot run bf16 natively (row marked bf16*)
-                line('bf16 / fp32 speed', fp.best / r['time_best_s'], lambda v: f'{v:.2f}x',
-                     TARGETS['bf16_speedup'] if machine['native_bf16'] else None)
-        line('selector + pos share of forward', r['selector_share'] + r['pos_share'],
-             lambda v: f'{100 * v:.2f}%', TARGETS['sel_pos_share'] if fp32 else None,
-             higher=False)
+            out.append(_ratio(r, 'FluxViT / mmaction-ViT clips/s',
+                              r['clips_per_s'] / vit['clips_per_s'], 'x',
+                              f"{r['clips_per_s']:.3f} vs {vit['clips_per_s']:.3f} clips/s"))
+        for name, key, ref in (('FluxViT FLOP/s / matmul FLOP/s', 'matmul_frac',
+                                'matmul_gflops'),
+                               ('FluxViT FLOP/s / oneDNN matmul FLOP/s', 'matmul_onednn_frac',
+                                'matmul_onednn_gflops')):
+            if key == 'matmul_frac' or r[key] is not None:
+                detail = (f"{r['gflops']:.4g} vs {r[ref]:.4g} GFLOP/s"
+                          if r[ref] is not None else 'no matmul measured')
+                out.append(_ratio(r, name, r[key], '', detail))
+        fp = rows.get(('fluxvit', r['mkey'], r['budget'], 'fp32'))
+        if r['dtype'] != 'fp32' and fp is not None:
+            out.append(_ratio(r, 'bf16 / fp32 speed', r['clips_per_s'] / fp['clips_per_s'], 'x',
+                              f"{r['clips_per_s']:.3f} vs {fp['clips_per_s']:.3f} clips/s"))
+        out.append(_ratio(r, 'selector + pos share of forward',
+                          r['selector_share'] + r['pos_share'], '%',
+                          f"{r['selector_ms']:.2f} + {r['pos_ms']:.2f} ms of "
+                          f"{1e3 * r['time_best_s']:.1f} ms"))
+    return out
+
+
+def _ratio_value(ratio: Dict) -> str:
+    value = ratio['value']
+    if value is None:
+        return '-'
+    if ratio['unit'] == '%':
+        return f'{100 * value:.2f}%'
+    return f"{value:.2f}{ratio['unit']}"
+
+
+def ratio_line(ratio: Dict) -> str:
+    """``ratio S@2048 fp32 b2: <name> = <value> (<the two numbers>)``."""
+    return (f"ratio {ratio['model']}@{ratio['budget']} {ratio['dtype_label']} b{ratio['batch']}: "
+            f"{ratio['name']} = {_ratio_value(ratio)} ({ratio['detail']})")
+
+
+def write_markdown(path: str, machine: Dict, results: Sequence[Dict],
+                   ratios: Sequence[Dict]) -> None:
+    """The three tables (main, parts, ratios) as Markdown, each under the CPU lines."""
+    from mmflux.utils.tables import markdown_table
+    cpu_md = ''.join(f'{line[2:]}  \n' for line in _cpu_lines(machine)) + '\n'
+    with open(path, 'w') as f:
+        f.write(f'Machine: {machine}\n\n')
+        f.write(cpu_md + markdown_table(TABLE_HEADERS, table_rows(results)) + '\n\n')
+        f.write(cpu_md + markdown_table(PART_HEADERS, part_rows(results)) + '\n\n')
+        f.write(cpu_md)
+        for r in ratios:
+            if r['value'] is not None:
+                f.write(f"- {r['model']}@{r['budget']} {r['dtype_label']}: {r['name']} = "
+                        f"{r['value']:.3f} ({r['detail']})\n")
+
+
+def describe_machine(args, threads: int) -> Dict:
+    """Device, torch, CPU (from :mod:`mmflux.utils.cpu_info`) and the fast path in use."""
+    import torch
+    from mmflux.models.layers import onednn as fast_path
+    from mmflux.utils.cpu_info import cpu_info, describe_cpu
+    cpu = cpu_info()
+    machine = dict(device=args.device, torch=torch.__version__, threads=threads,
+                   cpu=cpu['model'], cores=cpu['cores'], cpu_capability=cpu['capability'],
+                   onednn_bf16=cpu['onednn_bf16'], native_bf16=cpu['native_bf16'],
+                   cpu_line=describe_cpu(cpu), dtypes=list(args.dtype))
+    if args.device == 'cpu':
+        fast = fast_path.fast_dtypes() if fast_path._LINEAR_POINTWISE is not None else ()
+        machine['fast_path'] = ', '.join(
+            f"{name} {'oneDNN' if dt in fast else 'eager'}"
+            for name, dt in (('fp32', torch.float32), ('bf16', torch.bfloat16)))
+    else:
+        machine['gpu'] = torch.cuda.get_device_name()
+    return machine
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    from mmengine.registry import init_default_scope
+    import mmflux  # noqa: F401
+    from mmflux.utils.tables import text_table
+
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda requested but CUDA is not available')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init_default_scope('mmaction')
+    torch.manual_seed(args.seed)
+    threads = max(1, torch.get_num_threads())
+    machine = describe_machine(args, threads)
+    print(f'# benchmark: {machine}')
+    print(f'# batch {args.batch_size}, frame {args.size}x{args.size}, oversample '
+          f'{args.oversample}, warmup {args.warmup}, iters {args.iters}, '
+          f'min run time {args.min_run_time} s per configuration and round')
+
+    entries = build_entries(args, machine, threads)
+    run = run_rounds(entries, args, args.device, threads)
+    wall = run.pop('wall_s')
+    machine.update(run)
+
+    results = collect_results(entries, machine)
+    ratios = ratios_of(results)
+    cpu_lines = '\n'.join(_cpu_lines(machine))
+    print(f'\n{cpu_lines}\n' + text_table(TABLE_HEADERS, table_rows(results), left=4))
+    print(f'\n{cpu_lines}\n' + text_table(PART_HEADERS, part_rows(results), left=4))
+    print(f'\n{cpu_lines}')
+    for ratio in ratios:
+        print(ratio_line(ratio))
     print(f'# timed loop: {wall:.1f} s wall; CPU share obtained {100 * machine["cpu_share"]:.0f}% '
           f'of {threads} threads; load average before/after {machine["loadavg_before_after"]}')
-    if device == 'cpu' and any(e.samples and e.clean < len(e.samples) for e in entries
-                               if e.info['impl'] in ('fluxvit', 'mmaction-vit')):
+    if args.device == 'cpu' and any(e.rounds and e.clean < len(e.rounds) for e in entries
+                                    if e.info['impl'] in ('fluxvit', 'mmaction-vit')):
         print('# WARNING: some timed rounds ran while other processes used the CPU (clean < '
               'iters); best-of times are used, but rerun on an idle machine (or with '
               '--wait-idle 120) before trusting the ratios.')
@@ -607,19 +678,7 @@ def main(argv=None):
             json.dump(dict(machine=machine, args=vars(args), results=results, ratios=ratios,
                            wall_s=wall), f, indent=2)
     if args.markdown:
-        with open(args.markdown, 'w') as f:
-            cpu_md = ''.join(f'{line[2:]}  \n' for line in _cpu_lines(machine)) + '\n'
-            f.write(f'Machine: {machine}\n\n')
-            f.write(cpu_md + _md_table(table_rows, headers) + '\n\n')
-            f.write(cpu_md + _md_table(part_rows, part_headers) + '\n\n')
-            f.write(cpu_md)
-            for r in ratios:
-                if r['value'] is None:
-                    continue
-                f.write(f'- {r["model"]}@{r["budget"]} {_dtype_label(r["dtype"], machine)}: '
-                        f'{r["name"]} = '
-                        f'{r["value"]:.3f}' + (f' (target {r["target"]})' if r['target'] else '')
-                        + '\n')
+        write_markdown(args.markdown, machine, results, ratios)
     return dict(machine=machine, results=results, ratios=ratios)
 
 

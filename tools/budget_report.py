@@ -67,6 +67,7 @@ def main(argv=None):
     patch_size = model.backbone.patch_size
     tubelet = model.backbone.tubelet_size
     from mmflux.evaluation.token_optimization import reduction_grid
+    from mmflux.utils.tables import markdown_table
     settings = []
     for budget in args.budgets:
         reduced = reduction_grid(budget, args.side, None, patch_size, tubelet)
@@ -84,10 +85,9 @@ def main(argv=None):
         tokens, gmacs = cost(model, grid, test_budget)
         rows.append((budget, method, f'{grid[0]}x{grid[1]}', tokens,
                      100 * metrics.get('acc/top1', float('nan')), gmacs))
-    header = '| budget | method | grid (T x side) | tokens | top-1 (%) | GMACs/view |'
-    lines = [header, '|---|---|---|---|---|---|']
-    lines += [f'| {b} | {m} | {g} | {t} | {a:.1f} | {c:.4f} |' for b, m, g, t, a, c in rows]
-    table = '\n'.join(lines)
+    table = markdown_table(
+        ['budget', 'method', 'grid (T x side)', 'tokens', 'top-1 (%)', 'GMACs/view'],
+        [[b, m, g, t, f'{a:.1f}', f'{c:.4f}'] for b, m, g, t, a, c in rows])
     with open(osp.join(args.work_dir, 'budget_report.md'), 'w') as f:
         f.write(table + '\n')
     print(table)

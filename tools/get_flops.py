@@ -100,7 +100,8 @@ def main(argv=None):
     import mmflux  # noqa: F401  (registers FluxViT & co.)
     from mmaction.registry import MODELS
 
-    from mmflux.utils.flops import analytic_for_model, count_macs, format_table
+    from mmflux.utils.flops import analytic_for_model, count_macs
+    from mmflux.utils.tables import text_table
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -152,7 +153,7 @@ def main(argv=None):
         share = 100 * value / max(result['gmacs'], 1e-12)
         rows.append([part, f'{value:.4f}', f'{share:.1f}%', note])
     rows.append(['total', f'{result["gmacs"]:.4f}', '100.0%', ''])
-    print(format_table(rows, ['part', 'GMACs', 'share', 'note']))
+    print(text_table(['part', 'GMACs', 'share', 'note'], rows))
     out = dict(gmacs=result['gmacs'], params_m=result['params_m'],
                params_deploy_m=result['params_deploy_m'], tokens=kept,
                grid_tokens=result['grid_tokens'], grid=[frames, height, width],

@@ -44,6 +44,7 @@ from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_side
                                                   check_grid)
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 from mmflux.utils.flops import count_macs
+from mmflux.utils.tables import markdown_table
 
 
 def parse_args(argv=None):
@@ -180,12 +181,11 @@ def write_tables(out_dir, choices, baselines):
     table.sort(key=lambda row: (-row[0], row[1]))
     with open(osp.join(out_dir, 'to_table.csv'), 'w', newline='') as f:
         csv.writer(f).writerows([header] + table)
-    md = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    md += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in table]
+    md = markdown_table(header, table)
     with open(osp.join(out_dir, 'to_table.md'), 'w') as f:
-        f.write('\n'.join(md) + '\n')
+        f.write(md + '\n')
     plot_gmacs(out_dir, rows)
-    return '\n'.join(md)
+    return md
 
 
 def write_predictions(out_dir, rows):

@@ -359,16 +359,3 @@ def analytic_for_model(model: nn.Module, tokens: int, grid_tokens: int) -> Optio
         num_classes=cls_head.num_classes, pool_dims=getattr(cls_head, 'pool_dims', 768),
         mlp_ratio=backbone.arch_settings['mlp_ratio'], patch_dim=backbone.patch_embed.patch_dim,
         num_prefix_tokens=backbone.num_prefix_tokens)
-
-
-def format_table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:
-    """A plain fixed-width text table (no third-party dependency)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for i, row in enumerate(cells):
-        lines.append('  '.join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in
-                               enumerate(zip(row, widths))))
-        if i == 0:
-            lines.append('  '.join('-' * w for w in widths))
-    return '\n'.join(lines)

@@ -45,6 +45,7 @@ from mmflux.deployment.export import quantize_onnx_dynamic, sidecar_path
 from mmflux.deployment.exportable import ExportableRecognizer
 from mmflux.models.layers import onednn
 from mmflux.utils.flops import count_macs
+from mmflux.utils.tables import markdown_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 S_CONFIG = osp.join(REPO, 'configs', 'fluxvit', 'fluxvit-s14_k400.py')
@@ -283,15 +284,17 @@ def main(argv=None):
              f"torch CPU capability: {info['torch_cpu_capability']} | threads: {threads} of "
              f"{info['logical_cpus']} logical CPUs | load average at start: {info['load_avg']:.1f}",
              f"torch {torch.__version__}; command: python tools/deployment/{osp.basename(__file__)} "
-             + ' '.join(sys.argv[1:] if argv is None else argv), '',
-             '| case | kept tokens | batch | path | clips/s | latency median ms | best ms | peak extra MiB '
-             '| GFLOP/s | / oneDNN fp32 matmul GFLOP/s |',
-             '|' + '---|' * 10]
+             + ' '.join(sys.argv[1:] if argv is None else argv), '']
+    headers = ['case', 'kept tokens', 'batch', 'path', 'clips/s', 'latency median ms', 'best ms',
+               'peak extra MiB', 'GFLOP/s', '/ oneDNN fp32 matmul GFLOP/s']
+    rows = []
     for r in results:
         ratio = r['gflops'] / r['onednn_gflops'] if r['onednn_gflops'] else float('nan')
-        lines.append(f"| {r['case']} | {r['tokens']} | {r['batch']} | {r['path']} | {r['clips_per_s']:.2f} | "
-                     f"{r['latency_ms']:.0f} | {r['best_ms']:.0f} | {r['peak_mib']:.0f} | {r['gflops']:.0f} | "
-                     f"{ratio:.2f} (of {r['onednn_gflops']:.0f}; MKL F.linear {r['mkl_gflops']:.0f}) |")
+        rows.append([r['case'], r['tokens'], r['batch'], r['path'], f"{r['clips_per_s']:.2f}",
+                     f"{r['latency_ms']:.0f}", f"{r['best_ms']:.0f}", f"{r['peak_mib']:.0f}",
+                     f"{r['gflops']:.0f}",
+                     f"{ratio:.2f} (of {r['onednn_gflops']:.0f}; MKL F.linear {r['mkl_gflops']:.0f})"])
+    lines.append(markdown_table(headers, rows))
     if accuracy:
         lines += ['', f"int8 top-1 on the synthetic test split ({accuracy['videos']} videos, tiny model, "
                       f"{accuracy['grid']} at budget {accuracy['budget']}, the config's test views): "

@@ -31,6 +31,7 @@ import mmflux  # noqa: F401
 from mmflux.deployment import build_recognizer, build_runtime_model, export_recognizer, video_views
 from mmflux.deployment.export import onnx_to_openvino, sidecar_path
 from mmflux.utils.checkpoint_convert import convert_official_state_dict, expected_shapes
+from mmflux.utils.tables import markdown_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = os.environ.get('MMFLUX_SHARED_DIR', osp.join(osp.dirname(REPO), 'shared'))
@@ -119,14 +120,13 @@ def compare(model_key, cfg_path, ckpt, frames, side, budget, work_dir, videos, n
 
 
 def to_markdown(rows):
-    head = ('| model | grid | budget | kept | runtime | video | views | max abs logit err (vs stable eager) '
-            '| kept equal | max err vs released order | kept equal (released) |')
-    lines = [head, '|' + '---|' * 11]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['grid']} | {r['budget']} | {r['kept']} | {r['runtime']} | "
-                     f"{r['video']} | {r['views']} | {r['max_err_stable']:.2e} | {r['kept_equal_stable']} | "
-                     f"{r['max_err_released']:.2e} | {r['kept_equal_released']} |")
-    return '\n'.join(lines)
+    headers = ['model', 'grid', 'budget', 'kept', 'runtime', 'video', 'views',
+               'max abs logit err (vs stable eager)', 'kept equal', 'max err vs released order',
+               'kept equal (released)']
+    return markdown_table(headers, [
+        [r['model'], r['grid'], r['budget'], r['kept'], r['runtime'], r['video'], r['views'],
+         f"{r['max_err_stable']:.2e}", r['kept_equal_stable'], f"{r['max_err_released']:.2e}",
+         r['kept_equal_released']] for r in rows])
 
 
 def main(argv=None):
