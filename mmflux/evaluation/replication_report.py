@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.tables import markdown_table
 from .significance import PairedComparison, paired_comparison, seed_interval, verdict
 
 FRACTIONS = ('1', '1/2', '1/4', '1/8')
@@ -167,7 +168,7 @@ class ReplicationReport:
         a, b = self.correct(ra, ma, fraction, seeds), self.correct(rb, mb, fraction, seeds)
         if a is None or b is None:
             return None
-        return paired_comparison(a, b), len(seeds)
+        return paired_comparison(a, b, mcnemar='random' not in (ma, mb)), len(seeds)
 
     # ------------------------------------------------------------ tables
     def fraction_text(self, fraction: str) -> str:
@@ -180,10 +181,12 @@ class ReplicationReport:
             return f'{interval.mean:.1f}'
         return f'{interval.mean:.1f} ± {interval.half_width:.1f}'
 
+    CONTRAST_HEADERS = ('contrast', 'budget', 'A', 'B', 'Δ (A − B)', '95% CI over seeds',
+                        '95% CI, paired bootstrap over videos', 'p (bootstrap)',
+                        'McNemar: A only / B only, p', 'verdict')
+
     def contrast_rows(self, contrasts: Sequence[Contrast]) -> List[str]:
-        lines = ['| contrast | budget | A | B | Δ (A − B) | 95% CI over seeds | 95% CI, paired bootstrap '
-                 'over videos | p (bootstrap) | McNemar: A only / B only, p | verdict |',
-                 '|---|---|---|---|---|---|---|---|---|---|']
+        rows = []
         for contrast in contrasts:
             for fraction in contrast.fractions:
                 if fraction not in self.budgets:
@@ -193,26 +196,24 @@ class ReplicationReport:
                 if ra not in self.setup['runs'] or rb not in self.setup['runs']:
                     continue  # a run this replication does not train (--runs)
                 result = self.compare(contrast, fraction)
-                names = (f'{self.label(ra)}, {dict(METHODS)[ma]}', f'{self.label(rb)}, {dict(METHODS)[mb]}')
+                head = [contrast.text, self.fraction_text(fraction),
+                        f'{self.label(ra)}, {dict(METHODS)[ma]}', f'{self.label(rb)}, {dict(METHODS)[mb]}']
                 if result is None:
-                    lines.append(f'| {contrast.text} | {self.fraction_text(fraction)} | {names[0]} | '
-                                 f'{names[1]} | pending | | | | | |')
+                    rows.append(head + ['pending', '', '', '', '', ''])
                     continue
                 comp, n = result
                 si = comp.seed_interval
-                seeds_ci = '—' if si.low is None else f'[{si.low:+.1f}, {si.high:+.1f}]'
                 mcnemar = (f'{comp.a_only} / {comp.b_only}, {_p(comp.mcnemar_p)}'
-                           if comp.mcnemar_p is not None else '— (random is averaged over draws)')
-                lines.append(
-                    f'| {contrast.text} | {self.fraction_text(fraction)} | {names[0]} | {names[1]} | '
-                    f'**{comp.delta:+.1f}** ({n} seeds) | {seeds_ci} | '
-                    f'[{comp.bootstrap_low:+.1f}, {comp.bootstrap_high:+.1f}] | {_p(comp.bootstrap_p)} | '
-                    f'{mcnemar} | {verdict(comp, contrast.sign)} |')
-        return lines
+                           if comp.mcnemar_p is not None else '— (random: mean of draws)')
+                rows.append(head + [
+                    f'**{comp.delta:+.1f}** ({n} seeds)',
+                    '—' if si.low is None else f'[{si.low:+.1f}, {si.high:+.1f}]',
+                    f'[{comp.bootstrap_low:+.1f}, {comp.bootstrap_high:+.1f}]', _p(comp.bootstrap_p),
+                    mcnemar, verdict(comp, contrast.sign)])
+        return markdown_table(self.CONTRAST_HEADERS, rows).split('\n')
 
     def results_table(self) -> List[str]:
-        lines = ['| run | seeds | budget | ' + ' | '.join(h for _, h in METHODS) + ' | TO grids (per seed) |',
-                 '|---|---|---|' + '---|' * (len(METHODS) + 1)]
+        rows = []
         for run in self.setup['runs']:
             seeds = self.seeds(run)
             if not seeds:
@@ -221,18 +222,17 @@ class ReplicationReport:
                 cells = []
                 for method, _ in METHODS:
                     if fraction == '1' and method in ('random', 'group_dynamic'):
-                        cells.append('—')
+                        cells.append('—')  # at full budget the selectors keep every token
                     else:
                         cells.append(self.cell(self.top1(run, method, fraction)))
                 grids = ' '.join(self.runs[run][s]['cells'][f'{fraction}:to']['grid'] for s in seeds)
-                head = (f'{self.label(run)} | {" ".join(map(str, seeds))}' if i == 0 else ' | ')
-                lines.append(f'| {head} | {self.fraction_text(fraction)} | ' + ' | '.join(cells)
-                             + f' | {grids} |')
-        return lines
+                head = [self.label(run), ' '.join(map(str, seeds))] if i == 0 else ['', '']
+                rows.append(head + [self.fraction_text(fraction)] + cells + [grids])
+        headers = ['run', 'seeds', 'budget'] + [h for _, h in METHODS] + ['TO grids (per seed)']
+        return markdown_table(headers, rows).split('\n')
 
     def compute_table(self) -> List[str]:
-        lines = ['| run | training | train budgets | steps | token-passes (≤) | train (s, mean) | '
-                 'evaluate (s, mean) |', '|---|---|---|---|---|---|---|']
+        rows = []
         for run, info in self.setup['runs'].items():
             seeds = self.seeds(run)
             if not seeds:
@@ -240,12 +240,14 @@ class ReplicationReport:
             comp = [self.runs[run][s]['compute'] for s in seeds]
             what = ('Flux sampling' if info['flexible'] else 'fixed grid') + \
                 (', align' if info['align'] and len(info['train_budgets']) > 1 else '')
-            steps = sorted({c['steps'] for c in comp})
-            lines.append(f"| {info['label']} | {what} | {'/'.join(map(str, info['train_budgets']))} | "
-                         f"{'/'.join(map(str, steps))} | {comp[0]['token_passes'] / 1e6:.2f} M | "
-                         f"{np.mean([c['train_seconds'] for c in comp]):.0f} | "
-                         f"{np.mean([c['eval_seconds'] for c in comp]):.0f} |")
-        return lines
+            rows.append([info['label'], what, '/'.join(map(str, info['train_budgets'])),
+                         '/'.join(map(str, sorted({c['steps'] for c in comp}))),
+                         f"{comp[0]['token_passes'] / 1e6:.2f} M",
+                         f"{np.mean([c['train_seconds'] for c in comp]):.0f}",
+                         f"{np.mean([c['eval_seconds'] for c in comp]):.0f}"])
+        headers = ['run', 'training', 'train budgets', 'steps', 'token-passes (≤)', 'train (s, mean)',
+                   'evaluate (s, mean)']
+        return markdown_table(headers, rows).split('\n')
 
     def kept_check(self) -> str:
         """Every selection cell keeps exactly its budget (grid reduction: the grid's tokens)."""
@@ -292,7 +294,9 @@ class ReplicationReport:
         lines += ['', "## The paper's claims, one by one", '']
         for text, items in PAPER_CLAIMS:
             contrasts = [self.contrasts[i] if isinstance(i, str) else i for i in items]
-            lines += [f'### {text}', ''] + self.contrast_rows(contrasts) + ['']
+            table = self.contrast_rows(contrasts)
+            lines += [f'### {text}', ''] + (table if len(table) > 2 else
+                                             ['Not tested: its runs are not part of this replication.']) + ['']
         lines += ['## Top-1 (%) of every run', ''] + self.results_table()
         lines += ['', '## Compute per run', ''] + self.compute_table()
         lines += ['', 'Commands:', '', '```'] + list(st.get('commands', [])) + ['```', '']

@@ -61,7 +61,7 @@ class PairedComparison:
 
 
 def paired_comparison(correct_a: np.ndarray, correct_b: np.ndarray, num_bootstrap: int = 10000,
-                      seed: int = 0) -> PairedComparison:
+                      seed: int = 0, mcnemar: bool = True) -> PairedComparison:
     """Compare two models seed by seed on the same videos.
 
     Args:
@@ -71,6 +71,8 @@ def paired_comparison(correct_a: np.ndarray, correct_b: np.ndarray, num_bootstra
             same video. McNemar's test needs 0/1 on both sides.
         num_bootstrap: resamples of the videos (the same resample for every seed).
         seed: of the bootstrap's generator, so the report is reproducible.
+        mcnemar: run McNemar's test (needs 0/1 on both sides); False when a side
+            is an average of draws, even if its draws happened to agree.
     """
     a = np.asarray(correct_a, dtype=float)
     b = np.asarray(correct_b, dtype=float)
@@ -93,7 +95,9 @@ def paired_comparison(correct_a: np.ndarray, correct_b: np.ndarray, num_bootstra
     # two-sided: how often the resampled difference falls on the other side of 0
     p_boot = min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean()))
     a_only = b_only = p_mcnemar = None
-    if np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all():
+    if mcnemar:
+        if not (np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()):
+            raise ValueError('McNemar needs 0/1 correctness; pass mcnemar=False for averages')
         a_only, b_only = int((diff > 0).sum()), int((diff < 0).sum())
         discordant = a_only + b_only
         p_mcnemar = 1.0 if discordant == 0 else float(
