@@ -191,7 +191,7 @@ def write_tables(out_dir, choices, baselines):
 def write_predictions(out_dir, rows):
     path = osp.join(out_dir, 'to_predictions.csv')
     keys = ['split', 'video', 'label', 'pred', 'score', 'budget', 'frames', 'side', 'selector',
-            'method', 'kept']
+            'method', 'seed', 'kept']
     with open(path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()

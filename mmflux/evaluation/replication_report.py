@@ -265,6 +265,23 @@ class ReplicationReport:
                          f"grid reduction {'/'.join(map(str, grid))}")
         return '; '.join(parts)
 
+    def learning_check(self, margin: float = 3.0) -> str:
+        """Which trainings did not learn: full-grid top-1 within ``margin`` points of chance.
+        Such runs make the seed intervals wide; a reader must see them before any verdict."""
+        chance = 100 / self.setup['num_classes']
+        stalled, total = [], 0
+        for run in self.setup['runs']:
+            for seed in self.seeds(run):
+                total += 1
+                acc = 100 * self.correct(run, 'grid', '1', [seed]).mean()
+                if acc < chance + margin:
+                    stalled.append(f'{self.label(run)} seed {seed} ({acc:.1f}%)')
+        if not stalled:
+            return f'Every training learned: full-grid top-1 at least {margin:.0f} points above chance.'
+        return (f'**{len(stalled)} of {total} trainings did not learn** (full-grid top-1 within '
+                f'{margin:.0f} points of chance, {chance:.1f}%): ' + '; '.join(stalled) + '. They are '
+                'kept in every number below; they are why the intervals over seeds are wide.')
+
     # ------------------------------------------------------------ output
     def markdown(self) -> str:
         s, st = self.setup, self.state
@@ -289,6 +306,7 @@ class ReplicationReport:
                  'seeds, the paired bootstrap interval over videos and McNemar\'s test (or, for the '
                  'random selector, the bootstrap alone) all exclude no difference on the claimed '
                  'side; *contradicted* when they all do on the other side; else *not resolvable*.',
+                 '', self.learning_check(),
                  '', '## Like-for-like: same test method, different training', '']
         lines += self.contrast_rows(LIKE_FOR_LIKE)
         lines += ['', "## The paper's claims, one by one", '']

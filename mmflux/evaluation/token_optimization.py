@@ -262,8 +262,13 @@ class TokenOptimizer:
         loader = Runner.build_dataloader(self._loader_cfg(ann_file, setting.frames, setting.side))
         correct = total = kept = failed = 0
         bar = ProgressBar(len(loader.dataset)) if self.progress else None
+        index = 0  # the loader does not shuffle: its n-th sample is the dataset's n-th video
         for b, batch in enumerate(loader):
             for sample in self._run(batch, setting, b):
+                if _meta(sample, 'filename') is None:  # the packer keeps only its meta keys
+                    info = loader.dataset.get_data_info(index)
+                    sample.set_metainfo(dict(filename=info.get('filename', str(index))))
+                index += 1
                 if _meta(sample, 'failed', False):
                     failed += 1
                 else:

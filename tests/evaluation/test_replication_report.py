@@ -65,3 +65,12 @@ def test_the_markdown_states_each_contrast_with_its_verdict():
     # runs this replication did not train are left out, not shown as failures
     assert 'trained at that budget' not in text and "ViT: Flux-Multi" not in text
     assert ReplicationReport(state()).markdown() == text  # a function of the saved state
+
+
+def test_trainings_that_stayed_at_chance_are_named():
+    s = state()
+    assert 'Every training learned' in ReplicationReport(s).markdown()
+    stuck = encode_predictions([(y + 1) % 6 if i % 6 else y for i, y in enumerate(LABELS)])  # 1/6 right
+    s['runs']['fixed/seed1']['cells']['1:grid']['pred'] = stuck
+    assert '**1 of 6 trainings did not learn**' in ReplicationReport(s).markdown()
+    assert 'fixed 8x56 seed 1 (16.7%)' in ReplicationReport(s).markdown()

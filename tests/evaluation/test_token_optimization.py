@@ -57,7 +57,7 @@ def test_choice_comes_from_the_selection_split(tmp_path, monkeypatch):
 
     def fake_evaluate(self, ann, settings, split):
         out = []
-        for frames, side, budget, selector, method in settings:
+        for frames, side, budget, selector, method, _ in settings:
             calls.append((split, ann, frames))
             out.append(GridResult(budget, frames, side, selector, split, scores[(split, frames)],
                                   1, budget or frames * 16, frames * 16, method=method))
