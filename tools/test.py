@@ -21,6 +21,7 @@ import sys
 import mmflux  # noqa: F401
 from mmflux.utils.dataset_overrides import apply_dataset_overrides
 from mmengine.config import Config, DictAction
+from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
@@ -77,7 +78,8 @@ def main(argv=None):
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.dump))
     check_flux_config(cfg)  # config errors name key, value and fix before anything is built
-    runner = Runner.from_cfg(cfg)
+    # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs) builds it
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # mmengine loads non-strictly: a checkpoint of another layout would test random weights
     try:
         check_checkpoint_file(runner.model, args.checkpoint)

@@ -17,6 +17,7 @@ import os.path as osp
 import mmflux  # noqa: F401  (applies upstream workarounds before anything runs)
 from mmflux.utils.dataset_overrides import apply_dataset_overrides
 from mmengine.config import Config, DictAction
+from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmflux.utils.config_check import check_flux_config
@@ -87,7 +88,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     check_flux_config(cfg)  # config errors name key, value and fix before anything is built
-    runner = Runner.from_cfg(cfg)
+    # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs) builds it
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
     close_process_group()
 
