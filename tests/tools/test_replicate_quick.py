@@ -28,7 +28,7 @@ def test_quick_replication_is_reproducible(tmp_path):
     for run in state['runs'].values():
         cells = run['cells']
         # every budget, method and random draw has one prediction per test video
-        assert len(cells) == 4 + 3 * (2 + state['setup']['draws'])
+        assert len(cells) == 2 * 4 + 3 * (1 + state['setup']['draws'])  # grid + TO; gd + draws
         for key, cell in cells.items():
             assert len(cell['pred']) == len(labels), key
             fraction, method = key.split(':')[:2]
