@@ -330,6 +330,7 @@ class TokenOptimizer:
             check_grid(self.tubelet_size, s, self.patch_size, self.tubelet_size, 'candidate side')
         choices: List[BudgetChoice] = []
         candidates: List[Setting] = []
+        counts: List[int] = []  # candidates per choice, in order
         for budget in budgets:
             grids = candidate_grids(budget, frames, sides, self.patch_size, max_ratio,
                                     self.tubelet_size)
@@ -339,11 +340,10 @@ class TokenOptimizer:
             for selector in selectors:
                 choices.append(BudgetChoice(budget=budget, selector=selector))
                 candidates += [Setting(t, s, budget, selector) for t, s in grids]
+                counts.append(len(grids))
         print_log(f'[TO] selection split {select_ann}: {len(candidates)} settings', logger='current')
         scored = iter(self.evaluate_settings(select_ann, candidates, 'select'))
-        for choice in choices:
-            n = len(candidate_grids(choice.budget, frames, sides, self.patch_size, max_ratio,
-                                    self.tubelet_size))
+        for choice, n in zip(choices, counts):
             choice.candidates = [next(scored) for _ in range(n)]
             # ties: prefer fewer sampled tokens (cheaper patch embedding)
             choice.chosen = max(choice.candidates, key=lambda r: (r.top1, -r.grid_tokens))
