@@ -7,13 +7,20 @@
     python tools/replicate_flux.py --verify         # re-evaluate the saved checkpoints: same predictions?
     python tools/replicate_flux.py --quick          # the reduced version CI runs, in minutes
 
-1. generates the motion dataset (6 classes; 1200 train / 300 val / 1000 test videos);
-2. trains every run of :data:`RUNS` for every seed with the same recipe (same data,
-   epochs, batch, optimizer and schedule; only the training method differs);
-3. evaluates every run at exactly 1, 1/2, 1/4 and 1/8 of the baseline's tokens with
+1. generates the motion dataset (6 classes; 1200 train / 300 val / 1000 test videos)
+   and a pretraining dataset (9 classes, rendered from another seed: other videos);
+2. pretrains each backbone once (FluxViT, MMAction2's ViT) on the pretraining data
+   with a plain fixed-grid recipe, as the paper fine-tunes from pretrained models.
+   From scratch, the 6-class task stays at chance for a random number of hundreds
+   of steps (11 of 30 five-epoch trainings never left it), which made the seed
+   intervals measure that lottery instead of the training methods;
+3. fine-tunes every run of :meth:`Replication.run_specs` for every seed from that
+   backbone with the same recipe (same data, epochs, batch, optimizer and
+   schedule; only the training method differs);
+4. evaluates every run at exactly 1, 1/2, 1/4 and 1/8 of the baseline's tokens with
    grid reduction, random selection (several draws), group-dynamic selection and
    Token Optimization (grid chosen on val), saving every per-video prediction;
-4. writes OUT/results.json (predictions, compute, commands) after every run, and
+5. writes OUT/results.json (predictions, compute, commands) after every run, and
    from it OUT/results.md and OUT/results.png: intervals over seeds, paired tests
    (paired bootstrap over videos, McNemar) for each contrast and each of the
    paper's claims.
@@ -28,6 +35,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -35,7 +43,9 @@ from mmflux.evaluation.replication_report import FRACTIONS, encode_predictions
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASE_CONFIG = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: the pretraining task: all nine motion classes, videos rendered from another seed
+PRETRAIN_CLASSES, PRETRAIN_DATA_SEED = 9, 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,12 @@ def parse_args(argv=None):
     p.add_argument('--out', default=osp.join(ROOT, 'work_dirs', 'replication'))
     p.add_argument('--data', default=osp.join(ROOT, 'data', 'synthetic_motion_replication'))
     p.add_argument('--seeds', type=int, nargs='+', default=None, help='default 0 1 2 (quick: 0 1)')
-    p.add_argument('--epochs', type=int, default=None, help='epochs of every run (default 5, quick 1)')
+    p.add_argument('--epochs', type=int, default=None, help='epochs of every run (default 4, quick 1)')
+    p.add_argument('--pretrain-data', default=None, help='default: DATA + "_pretrain"')
+    p.add_argument('--pretrain-epochs', type=int, default=None,
+                   help='epochs of the shared pretraining (default 12, quick 1)')
+    p.add_argument('--from-scratch', action='store_true',
+                   help='no pretraining: every run starts from a random init')
     p.add_argument('--draws', type=int, default=3, help='random-selector draws per setting')
     p.add_argument('--runs', nargs='+', default=None, help='subset of runs (default: all)')
     p.add_argument('--quick', action='store_true', help='reduced version for CI')
@@ -68,6 +83,7 @@ def parse_args(argv=None):
     # the generated configs name their bases by path: relative paths would be read
     # relative to the config's own folder
     args.out, args.data = osp.abspath(args.out), osp.abspath(args.data)
+    args.pretrain_data = osp.abspath(args.pretrain_data or args.data.rstrip('/') + '_pretrain')
     return args
 
 
@@ -78,7 +94,10 @@ class Replication:
         self.quick = args.quick
         self.py = sys.executable
         self.seeds = args.seeds or ([0, 1] if self.quick else [0, 1, 2])
-        self.epochs = args.epochs or (1 if self.quick else 5)
+        self.epochs = args.epochs or (1 if self.quick else 4)
+        self.pretrain_epochs = 0 if args.from_scratch else (
+            args.pretrain_epochs or (1 if self.quick else 12))
+        self.pretrained: Dict[str, Dict] = {}  # backbone kind -> pretraining record
         self.commands: List[str] = []
         os.makedirs(args.out, exist_ok=True)
         from mmengine.config import Config
@@ -134,14 +153,19 @@ class Replication:
     def train_budgets(self, spec: RunSpec) -> Tuple[int, ...]:
         return spec.train_budgets or tuple(self.base.model.train_cfg.budgets)
 
-    def write_config(self, name: str, spec: RunSpec) -> str:
-        data, epochs = self.args.data, self.epochs
+    def write_config(self, name: str, spec: RunSpec, pretrain: bool = False) -> str:
+        """The run's config: the tiny recipe with the run's overrides. Fine-tuning runs
+        start from the pretrained backbone of their kind; ``pretrain`` writes the
+        pretraining config itself (other data and classes, validated at its end)."""
+        data = self.args.pretrain_data if pretrain else self.args.data
+        epochs = self.pretrain_epochs if pretrain else self.epochs
+        num_classes = self.pretrain_classes if pretrain else self.num_classes
         workers = 0 if self.quick else 2
         blending = self.base.model.data_preprocessor.get('blending')
         model = ('model = dict(cls_head=dict(num_classes=num_classes), '
                  'backbone=dict(selector=dict(exact_count=True))')  # budgets kept exactly
         model += ', data_preprocessor=dict(blending=dict(num_classes=num_classes)))' if blending else ')'
-        text = [f'_base_ = [{BASE_CONFIG!r}]', f'num_classes = {self.num_classes}',
+        text = [f'_base_ = [{BASE_CONFIG!r}]', f'num_classes = {num_classes}',
                 f'data_root = {data!r}', "video_root = data_root + '/videos'", model]
         for split in ('train', 'val', 'test'):
             text.append(f"{split}_dataloader = dict(num_workers={workers}, "
@@ -150,6 +174,13 @@ class Replication:
         # no validation during training (every run is evaluated afterwards); the
         # schedules follow max_epochs (CosineToEndLR)
         text.append(f'train_cfg = dict(max_epochs={epochs}, val_begin={epochs + 1})')
+        if pretrain:  # one validation, at the end: did the pretraining learn?
+            text[-1] = f'train_cfg = dict(max_epochs={epochs}, val_begin={epochs}, val_interval={epochs})'
+        overrides = deepcopy(spec.model)
+        if not pretrain and self.pretrained:
+            ckpt = self.pretrained['vit' if spec.vit else 'fluxvit']['checkpoint']
+            overrides.setdefault('backbone', {})['init_cfg'] = dict(
+                type='Pretrained', checkpoint=osp.normpath(osp.join(ROOT, ckpt)), prefix='backbone.')
         text.append(f'default_hooks = dict(checkpoint=dict(interval={epochs}, save_best=None))')
         # later assignments merge into the ones above (mmengine merges dicts of a config file
         # only with its bases, so the run's overrides are written as a second file)
@@ -159,7 +190,7 @@ class Replication:
             f.write('\n'.join(text) + '\n')
         run_path = osp.join(self.args.out, 'configs', f'{name}.py')
         with open(run_path, 'w') as f:
-            f.write(f'_base_ = [{path!r}]\nmodel = {spec.model!r}\ntrain_dataloader = {spec.loader!r}\n')
+            f.write(f'_base_ = [{path!r}]\nmodel = {overrides!r}\ntrain_dataloader = {spec.loader!r}\n')
         return run_path
 
     def command(self, cmd: List[str], tag: str) -> str:
@@ -179,6 +210,13 @@ class Replication:
                  ['--num-train', '1200', '--num-val', '300', '--num-test', '1000', '--num-classes', '6'])
         self.command([self.py, 'tools/generate_synthetic_data.py', '--out', self.args.data,
                       '--no-progress'] + sizes, 'data')
+        if self.pretrain_epochs:
+            self.pretrain_classes = PRETRAIN_CLASSES
+            sizes = ['--num-train', '48' if self.quick else '1200', '--num-val', '24' if self.quick else '180',
+                     '--num-test', '9', '--num-classes', str(PRETRAIN_CLASSES),
+                     '--seed', str(PRETRAIN_DATA_SEED)]
+            self.command([self.py, 'tools/generate_synthetic_data.py', '--out', self.args.pretrain_data,
+                          '--no-progress'] + sizes, 'pretraining data')
         with open(osp.join(self.args.data, 'meta.json')) as f:
             self.num_classes = len(json.load(f)['classes'])
         with open(osp.join(self.args.data, 'test.txt')) as f:
@@ -186,18 +224,41 @@ class Replication:
         self.videos = [r[0] for r in rows]
         self.labels = [int(r[1]) for r in rows]
 
-    def train(self, name: str, spec: RunSpec, seed: int) -> Tuple[str, str, Dict]:
+    def pretrain(self, kind: str, spec: RunSpec) -> Dict:
+        """Pretrain one backbone (``kind``: fluxvit or vit) on the pretraining task and
+        check that it learned: its fine-tunings are worthless otherwise."""
+        name = f'pretrain_{kind}'
+        config, ckpt, compute = self.train(name, spec, 0, pretrain=True)
+        from mmflux.evaluation.token_optimization import Setting
+        optimizer = self.token_optimizer(config, ckpt)
+        result, = optimizer.evaluate_settings(
+            optimizer.cfg.val_dataloader['dataset']['ann_file'],
+            [Setting(self.frames, self.side, None, 'GroupDynamicSelector', 'grid')], 'val')
+        chance = 1 / self.pretrain_classes
+        record = dict(kind=kind, config=osp.relpath(config, ROOT), checkpoint=osp.relpath(ckpt, ROOT),
+                      epochs=self.pretrain_epochs, classes=self.pretrain_classes,
+                      data_seed=PRETRAIN_DATA_SEED, val_top1=round(result.top1, 6), compute=compute)
+        print(f'[replication] {name}: val top-1 {100 * result.top1:.1f}% (chance {100 * chance:.1f}%)',
+              flush=True)
+        if not self.quick and result.top1 < chance + 0.10:
+            raise SystemExit(f'{name} did not learn (val top-1 {100 * result.top1:.1f}%, chance '
+                             f'{100 * chance:.1f}%): fine-tuning from it would measure nothing; raise '
+                             f'--pretrain-epochs (now {self.pretrain_epochs})')
+        return record
+
+    def train(self, name: str, spec: RunSpec, seed: int, pretrain: bool = False) -> Tuple[str, str, Dict]:
         work = osp.join(self.args.out, 'runs', f'{name}_seed{seed}')
-        config = self.write_config(name, spec)
+        config = self.write_config(name, spec, pretrain)
         start = time.time()
         self.command([self.py, 'tools/train.py', config, '--work-dir', work, '--seed', str(seed)],
                      f'train {name} seed {seed}')
-        ckpt = osp.join(work, f'epoch_{self.epochs}.pth')
+        epochs = self.pretrain_epochs if pretrain else self.epochs
+        ckpt = osp.join(work, f'epoch_{epochs}.pth')
         import torch
         meta = torch.load(ckpt, map_location='cpu', weights_only=False).get('meta', {})
         steps = int(meta.get('iter', 0))
         batch = self.base.train_dataloader.batch_size
-        compute = dict(epochs=self.epochs, steps=steps, batch_size=batch,
+        compute = dict(epochs=epochs, steps=steps, batch_size=batch,
                        tokens_per_clip=sum(self.train_budgets(spec)),
                        train_seconds=round(time.time() - start, 1))
         # an upper bound: a Flux grid below a budget keeps all its (fewer) tokens
@@ -226,9 +287,9 @@ class Replication:
             out[f'{fraction}:to'] = Setting(chosen.frames, chosen.side, budget, gd, 'to')
         return out
 
-    def evaluate(self, config: str, ckpt: str) -> Dict[str, Dict]:
-        """Every cell of one trained run, in process: TO chooses on val, then one
-        decode-once pass over the test split for every setting."""
+    @staticmethod
+    def token_optimizer(config: str, ckpt: str):
+        """The trained model of a run, in process, behind the decode-once evaluator."""
         import mmflux  # noqa: F401  (registers the components)
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
@@ -242,7 +303,13 @@ class Replication:
         init_default_scope('mmaction')
         model = MODELS.build(cfg.model)
         load_for_inference(model, ckpt, map_location='cpu')
-        optimizer = TokenOptimizer(cfg, model, num_clips=1, progress=False, batch_size=25)
+        return TokenOptimizer(cfg, model, num_clips=1, progress=False, batch_size=25)
+
+    def evaluate(self, config: str, ckpt: str) -> Dict[str, Dict]:
+        """Every cell of one trained run, in process: TO chooses on val, then one
+        decode-once pass over the test split for every setting."""
+        optimizer = self.token_optimizer(config, ckpt)
+        cfg = optimizer.cfg
         val_ann = cfg.val_dataloader['dataset']['ann_file']
         test_ann = cfg.test_dataloader['dataset']['ann_file']
         choices = {c.budget: c for c in optimizer.choose(
@@ -294,9 +361,10 @@ class Replication:
         elapsed = saved.get('seconds', 0.0)
         start = time.time()
         self.data()
-        if saved and (saved['setup']['videos'] != self.videos or saved['setup']['epochs'] != self.epochs):
-            raise SystemExit(f'{self.path()} holds another setup (test videos or epochs differ); use '
-                             'another --out or drop --resume')
+        if saved and (saved['setup']['videos'] != self.videos or saved['setup']['epochs'] != self.epochs
+                      or saved['setup']['pretrain_epochs'] != self.pretrain_epochs):
+            raise SystemExit(f'{self.path()} holds another setup (test videos, epochs or pretraining '
+                             'epochs differ); use another --out or drop --resume')
         specs = self.run_specs()
         names = args.runs or (['fixed', 'flux_multi'] if self.quick else list(specs))
         unknown = sorted(set(names) - set(specs))
@@ -310,8 +378,18 @@ class Replication:
                      runs={n: dict(label=specs[n].label, align=specs[n].align,
                                    flexible=specs[n].flexible, vit=specs[n].vit,
                                    train_budgets=list(self.train_budgets(specs[n]))) for n in names})
+        setup['pretrain_epochs'] = self.pretrain_epochs
+        self.pretrained = saved.get('pretrained', {})
         state = dict(version=FORMAT_VERSION, setup=setup, runs=runs, commands=self.commands,
-                     cpu=describe_cpu(), seconds=elapsed, finished=False)
+                     cpu=describe_cpu(), seconds=elapsed, finished=False, pretrained=self.pretrained)
+        kinds = {'vit' if specs[n].vit else 'fluxvit' for n in names} if self.pretrain_epochs else ()
+        for kind in sorted(kinds):  # once per backbone, shared by every run and seed
+            if kind in self.pretrained:
+                print(f'[replication] pretrain_{kind}: kept from {self.path()}', flush=True)
+                continue
+            self.pretrained[kind] = self.pretrain(kind, specs['vit_fixed' if kind == 'vit' else 'fixed'])
+            state['seconds'] = elapsed + time.time() - start
+            self.write_report(state)
         for seed in self.seeds:  # seed-major: an interrupted run has whole seeds of every row
             for name in names:
                 key = f'{name}/seed{seed}'

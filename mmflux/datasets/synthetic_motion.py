@@ -556,10 +556,11 @@ def generate_motion_dataset(out_dir: str,
 
     if workers > 1 and len(tasks) > 1:
         import multiprocessing as mp
-        try:
-            ctx = mp.get_context('fork')
-        except ValueError:  # pragma: no cover - non-posix
-            ctx = mp.get_context()
+
+        # 'spawn', not 'fork': a forked child inherits OpenCV's thread pool in
+        # whatever state the parent left it and can hang in its first cv2 call
+        # once the parent has used cv2 (opencv/opencv#5150)
+        ctx = mp.get_context('spawn')
         with ctx.Pool(min(int(workers), len(tasks)),
                       initializer=_worker_init) as pool:
             for _ in pool.imap_unordered(_generate_one, tasks, chunksize=4):

@@ -282,6 +282,21 @@ class ReplicationReport:
                 f'{margin:.0f} points of chance, {chance:.1f}%): ' + '; '.join(stalled) + '. They are '
                 'kept in every number below; they are why the intervals over seeds are wide.')
 
+    def pretraining(self) -> str:
+        """Where the fine-tuned backbones come from (or that they start from scratch)."""
+        done = self.state.get('pretrained') or {}
+        if not done:
+            return 'Every run starts from a random initialisation (no pretraining).'
+        names = dict(fluxvit='FluxViT', vit="MMAction2's ViT")
+        parts = [f"{names.get(kind, kind)}: {r['epochs']} epochs, {r['compute']['steps']} steps, "
+                 f"val top-1 {100 * r['val_top1']:.1f}% (chance {100 / r['classes']:.1f}%), "
+                 f"{r['compute']['train_seconds'] / 60:.1f} min" for kind, r in sorted(done.items())]
+        r = next(iter(done.values()))
+        return ('Every run fine-tunes a backbone pretrained once, shared by all runs and seeds of its '
+                f"kind, as the paper fine-tunes pretrained models: a plain fixed-grid ({self.setup['base_grid']}) "
+                f"training on a {r['classes']}-class motion task rendered from another seed (data seed "
+                f"{r['data_seed']}: none of these videos), heads discarded. " + '; '.join(parts) + '.')
+
     # ------------------------------------------------------------ output
     def markdown(self) -> str:
         s, st = self.setup, self.state
@@ -306,7 +321,7 @@ class ReplicationReport:
                  'seeds, the paired bootstrap interval over videos and McNemar\'s test (or, for the '
                  'random selector, the bootstrap alone) all exclude no difference on the claimed '
                  'side; *contradicted* when they all do on the other side; else *not resolvable*.',
-                 '', self.learning_check(),
+                 '', self.pretraining(), '', self.learning_check(),
                  '', '## Like-for-like: same test method, different training', '']
         lines += self.contrast_rows(LIKE_FOR_LIKE)
         lines += ['', "## The paper's claims, one by one", '']

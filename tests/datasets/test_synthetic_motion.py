@@ -1,37 +1,16 @@
 """Tests for the embedded synthetic motion video dataset generator."""
 import hashlib
-import importlib
-import importlib.util
 import json
 import os
 import os.path as osp
 import re
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmflux.datasets import synthetic_motion as sm
 
-
-def _load_module():
-    """Import through the package; fall back to the file if siblings break."""
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    try:
-        return importlib.import_module('mmflux.datasets.synthetic_motion')
-    except Exception:  # noqa: BLE001 - unrelated package import failures
-        name = '_mmflux_synthetic_motion_under_test'
-        path = osp.join(REPO_ROOT, 'mmflux', 'datasets', 'synthetic_motion.py')
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # picklable for the fork worker pool
-        spec.loader.exec_module(module)
-        return module
-
-
-sm = _load_module()
 decord = pytest.importorskip('decord')
 
 DEFAULT6 = ('move_left', 'move_right', 'rotate_cw', 'rotate_ccw', 'approach',

@@ -1,10 +1,13 @@
 """The reduced replication runs end to end, and its report is reproducible from its predictions."""
+import glob
 import json
+import os.path as osp
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from mmengine.config import Config
 
 from conftest import REPO_ROOT
 
@@ -37,6 +40,20 @@ def test_quick_replication_is_reproducible(tmp_path):
         compute = run['compute']
         assert compute['steps'] > 0 and compute['token_passes'] == (
             compute['steps'] * compute['batch_size'] * compute['tokens_per_clip'])
+    # every run fine-tunes the one pretrained FluxViT: its config names the checkpoint and
+    # the training log shows it loaded (the pretraining data is other videos, 9 classes)
+    pre = state['pretrained']['fluxvit']
+    assert set(state['pretrained']) == {'fluxvit'} and pre['classes'] == 9
+    meta = [json.loads((tmp_path / d / 'meta.json').read_text()) for d in ('data', 'data_pretrain')]
+    assert meta[0]['seed'] != meta[1]['seed'] and len(meta[1]['classes']) == 9
+    first = 'videos/train_00000.mp4'
+    assert (data / first).read_bytes() != (tmp_path / 'data_pretrain' / first).read_bytes()
+    pre_ckpt = osp.normpath(osp.join(REPO_ROOT, pre['checkpoint']))
+    for name, run in state['runs'].items():
+        cfg = Config.fromfile(osp.join(REPO_ROOT, run['config']))
+        assert cfg.model.backbone.init_cfg.checkpoint == pre_ckpt
+        log, = glob.glob(str(out / 'runs' / name.replace('/', '_') / '*' / '*.log'))
+        assert f'load backbone. in model from: {pre_ckpt}' in open(log).read()
     # the report is a function of the saved predictions: --report-only writes it again, identically
     first = (out / 'results.md').read_text()
     (out / 'results.md').unlink()
@@ -47,7 +64,7 @@ def test_quick_replication_is_reproducible(tmp_path):
     assert 'every prediction of 4 runs reproduced' in replicate('--quick', '--out', out, '--verify')
     # --resume keeps the finished runs: nothing is trained again
     again = replicate('--quick', '--out', out, '--data', data, '--resume')
-    assert again.count('kept from') == 4 and '] train ' not in again
+    assert again.count('kept from') == 5 and '] train ' not in again  # 4 runs + the pretraining
 
 
 def test_verify_fails_when_a_prediction_changed(tmp_path):
