@@ -73,6 +73,10 @@ def parse_args(argv=None):
                    help='no pretraining: every run starts from a random init')
     p.add_argument('--draws', type=int, default=3, help='random-selector draws per setting')
     p.add_argument('--runs', nargs='+', default=None, help='subset of runs (default: all)')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs trained and evaluated at once, each with cores / jobs threads '
+                        '(more throughput than one job with all cores: small GEMMs scale poorly '
+                        'over threads and the evaluation decodes on one core)')
     p.add_argument('--quick', action='store_true', help='reduced version for CI')
     p.add_argument('--resume', action='store_true', help='keep the runs in OUT/results.json')
     p.add_argument('--report-only', action='store_true',
@@ -99,6 +103,8 @@ class Replication:
             args.pretrain_epochs or (1 if self.quick else 12))
         self.pretrained: Dict[str, Dict] = {}  # backbone kind -> pretraining record
         self.commands: List[str] = []
+        # with several jobs each gets its share of the cores (None: torch's default)
+        self.threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
         os.makedirs(args.out, exist_ok=True)
         from mmengine.config import Config
         self.base = Config.fromfile(BASE_CONFIG)  # read once; the runs override it
@@ -198,7 +204,10 @@ class Replication:
         if printable not in self.commands:
             self.commands.append(printable)
         print(f'[replication] {tag}: {printable}', flush=True)
-        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        env = dict(os.environ)
+        if self.threads:
+            env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(self.threads)
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
             raise SystemExit(f'{tag} failed')
@@ -390,23 +399,50 @@ class Replication:
             self.pretrained[kind] = self.pretrain(kind, specs['vit_fixed' if kind == 'vit' else 'fixed'])
             state['seconds'] = elapsed + time.time() - start
             self.write_report(state)
+        todo = []
         for seed in self.seeds:  # seed-major: an interrupted run has whole seeds of every row
             for name in names:
                 key = f'{name}/seed{seed}'
                 if key in runs:
                     print(f'[replication] {key}: kept from {self.path()}', flush=True)
-                    continue
-                config, ckpt, compute = self.train(name, specs[name], seed)
-                t0 = time.time()
-                cells = self.evaluate(config, ckpt)
-                compute['eval_seconds'] = round(time.time() - t0, 1)
-                runs[key] = dict(run=name, seed=seed, config=osp.relpath(config, ROOT),
-                                 checkpoint=osp.relpath(ckpt, ROOT), compute=compute, cells=cells)
-                state['seconds'] = elapsed + time.time() - start
-                # saved after every run: an interruption loses at most the run in progress
-                self.write_report(state)
+                else:
+                    todo.append((name, seed))
+
+        def finished(key, record, commands):
+            runs[key] = record
+            self.commands.extend(c for c in commands if c not in self.commands)
+            state['seconds'] = elapsed + time.time() - start
+            # saved after every run: an interruption loses at most the runs in progress
+            self.write_report(state)
+
+        if args.jobs > 1 and len(todo) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context('spawn')) as pool:
+                futures = [pool.submit(run_in_worker, args, self.worker_state(), name, seed)
+                           for name, seed in todo]
+                for future in as_completed(futures):
+                    finished(*future.result())
+        else:
+            for name, seed in todo:
+                finished(*self.run_one(name, seed))
         state.update(seconds=elapsed + time.time() - start, finished=True)
         print(self.write_report(state))
+
+    def run_one(self, name: str, seed: int) -> Tuple[str, Dict, List[str]]:
+        """Train and evaluate one run: its key, its record and the commands it ran."""
+        config, ckpt, compute = self.train(name, self.run_specs()[name], seed)
+        t0 = time.time()
+        cells = self.evaluate(config, ckpt)
+        compute['eval_seconds'] = round(time.time() - t0, 1)
+        record = dict(run=name, seed=seed, config=osp.relpath(config, ROOT),
+                      checkpoint=osp.relpath(ckpt, ROOT), compute=compute, cells=cells)
+        return f'{name}/seed{seed}', record, self.commands
+
+    def worker_state(self) -> Dict:
+        """What a job process needs of this one (read from the data and the pretraining)."""
+        return dict(num_classes=self.num_classes, videos=self.videos, labels=self.labels,
+                    pretrained=self.pretrained, pretrain_classes=getattr(self, 'pretrain_classes', None))
 
     def verify(self, saved: Dict) -> None:
         """Evaluate every saved checkpoint again; any prediction that differs is an error."""
@@ -438,6 +474,17 @@ class Replication:
         if state['runs']:
             report.plot(osp.join(self.args.out, 'results.png'))
         return text
+
+
+def run_in_worker(args, state: Dict, name: str, seed: int):
+    """One run in a job process (``--jobs``): torch in this process gets its share of cores."""
+    rep = Replication(args)
+    for key, value in state.items():
+        setattr(rep, key, value)
+    if rep.threads:
+        import torch
+        torch.set_num_threads(rep.threads)
+    return rep.run_one(name, seed)
 
 
 if __name__ == '__main__':

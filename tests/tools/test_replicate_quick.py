@@ -22,7 +22,7 @@ def replicate(*args, timeout=1200):
 @pytest.mark.slow
 def test_quick_replication_is_reproducible(tmp_path):
     out, data = tmp_path / 'out', tmp_path / 'data'
-    replicate('--quick', '--out', out, '--data', data)
+    replicate('--quick', '--out', out, '--data', data, '--jobs', '2')  # two runs at a time
     state = json.loads((out / 'results.json').read_text())
     assert state['finished'] and set(state['runs']) == {
         'fixed/seed0', 'fixed/seed1', 'flux_multi/seed0', 'flux_multi/seed1'}
