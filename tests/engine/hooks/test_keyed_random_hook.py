@@ -9,7 +9,6 @@ import glob
 import json
 import os.path as osp
 import signal
-import sys
 
 import pytest
 import torch
@@ -17,9 +16,10 @@ import torch
 from mmflux.engine import KeyedRandomHook
 from mmflux.models.layers.block import KeyedDropPath
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.join(osp.dirname(HERE), 'robustness'))
-from robust_utils import build_video_set, run_tool, train_scalars, write_tiny_config  # noqa: E402
+from robust_utils import build_video_set, run_tool, train_scalars, write_tiny_config
+
+HERE = osp.dirname(osp.abspath(__file__))  # sigkill_hook.py, imported by the config
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(HERE)))
 
 # 6 videos, batch 2: 3 iterations per epoch, 3 epochs; a checkpoint per epoch
 EXTRA = """
@@ -42,7 +42,7 @@ def losses(records):
 def runs(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('keyed'))
     video_dir, ann, _ = build_video_set(root, num_plain=6, bad=(), good=())
-    env = dict(PYTHONPATH=HERE + ':' + osp.dirname(osp.dirname(HERE)))
+    env = dict(PYTHONPATH=HERE + ':' + REPO_ROOT)
     out = {}
     for workers in (0, 2):
         config = write_tiny_config(osp.join(root, f'w{workers}.py'), video_dir, ann,

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
 
 #: videos that must load (odd sizes, few frames, grayscale, frames below the crop)
