@@ -1,4 +1,5 @@
-"""tools/train.py then tools/test.py on real (generated) videos, single and 2-process."""
+"""tools/train.py and tools/test.py: a config fault is refused right after merging (in
+process); then training and testing on real (generated) videos, single and 2-process."""
 import glob
 import json
 import os
@@ -8,7 +9,34 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, write_tiny_train_config
+from conftest import REPO_ROOT, load_tool, write_tiny_train_config
+
+
+@pytest.fixture
+def cfg(random_training_cfg):
+    """The RANDOM_TRAINING config (conftest.py), loaded, for the test to break."""
+    return random_training_cfg
+
+
+def test_train_tool_checks_right_after_merging(cfg, tmp_path, monkeypatch):
+    path = str(tmp_path / 'bad.py')
+    cfg.dump(path)
+    built = []
+    tool = load_tool('train')
+    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: built.append(c)))
+    with pytest.raises(ValueError, match=r'token_window=\(5000, 6000\)'):
+        tool.main([path, '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', 'train_dataloader.batch_sampler.token_window=(5000,6000)'])
+    assert not built  # refused before any runner was built
+
+
+def test_test_tool_checks_the_budget(cfg, tmp_path, monkeypatch):
+    path = str(tmp_path / 'ok.py')
+    cfg.dump(path)
+    tool = load_tool('test')
+    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: pytest.fail('built')))
+    with pytest.raises(ValueError, match='model.test_cfg.token_budget=100000'):
+        tool.main([path, 'unused.pth', '--budget', '100000', '--work-dir', str(tmp_path / 'w')])
 
 
 def run(cmd, **kwargs):

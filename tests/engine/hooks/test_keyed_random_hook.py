@@ -1,80 +1,11 @@
-"""Training randomness keyed by (seed, epoch, sample) and (seed, iteration).
+"""KeyedRandomHook: training randomness keyed by (seed, iteration).
 
-End to end on a tiny model with every random part on (drop-path, Mixup/CutMix,
-clip erasing, repeated augmentation, random crops): the logged losses do not
-depend on the number of dataloader workers, and a run killed with SIGKILL in
-epoch 2 and resumed with ``--resume`` logs exactly the uninterrupted run's losses.
+End to end (workers, SIGKILL and resume): tests/end_to_end/test_keyed_random_training.py.
 """
-import glob
-import json
-import os.path as osp
-import signal
-
-import pytest
 import torch
 
 from mmflux.engine import KeyedRandomHook
 from mmflux.models.layers.block import KeyedDropPath
-
-from robust_utils import build_video_set, run_tool, train_scalars, write_tiny_config
-
-HERE = osp.dirname(osp.abspath(__file__))  # sigkill_hook.py, imported by the config
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(HERE)))
-
-# 6 videos, batch 2: 3 iterations per epoch, 3 epochs; a checkpoint per epoch
-EXTRA = """
-custom_imports = dict(imports=['mmflux', 'sigkill_hook'], allow_failed_imports=False)
-train_cfg = dict(max_epochs=3, val_begin=1, val_interval=1)
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(interval=1, max_keep_ckpts=5, save_best=None))
-custom_hooks = [dict(type='FluxSamplerResumeHook'), dict(type='KeyedRandomHook'),
-                dict(type='SigkillAtIterHook')]
-"""
-KEYS = ('loss', 'loss_cls_0', 'loss_cls_1', 'loss_cls_2', 'loss_align_1', 'loss_align_2',
-        'grad_norm', 'lr')
-
-
-def losses(records):
-    return {r['step']: {k: r[k] for k in KEYS if k in r} for r in records}
-
-
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('keyed'))
-    video_dir, ann, _ = build_video_set(root, num_plain=6, bad=(), good=())
-    env = dict(PYTHONPATH=HERE + ':' + REPO_ROOT)
-    out = {}
-    for workers in (0, 2):
-        config = write_tiny_config(osp.join(root, f'w{workers}.py'), video_dir, ann,
-                                   train_workers=workers, extra=EXTRA)
-        work = osp.join(root, f'w{workers}')
-        run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'], env=env)
-        out[workers] = losses(train_scalars(work))
-    work = osp.join(root, 'killed')
-    killed = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'],
-                      env=dict(env, MMFLUX_TEST_SIGKILL_AT='5'), check=False)
-    out['killed_rc'] = killed.returncode
-    out['before_kill'] = losses(train_scalars(work))
-    run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0', '--resume'], env=env)
-    newest = sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json')))[-1]
-    with open(newest) as f:  # the resumed run's own log only
-        out['resumed'] = losses(r for r in map(json.loads, f) if 'loss' in r)
-    return out
-
-
-@pytest.mark.slow
-def test_losses_do_not_depend_on_the_workers(runs):
-    assert sorted(runs[0]) == list(range(1, 10))
-    assert runs[0] == runs[2]  # bit-identical floats
-
-
-@pytest.mark.slow
-def test_sigkill_in_epoch_2_then_resume_continues_exactly(runs):
-    assert runs['killed_rc'] == -signal.SIGKILL
-    # killed in iteration 5 of 9 (epoch 2), before the logger wrote it
-    assert sorted(runs['before_kill']) == [1, 2, 3, 4]
-    assert sorted(runs['resumed']) == [4, 5, 6, 7, 8, 9]  # resumed at epoch 2's start
-    assert runs['resumed'] == {s: runs[2][s] for s in range(4, 10)}
 
 
 def test_hook_keys_drop_path_by_iteration_and_module():
