@@ -47,6 +47,7 @@ def test_code_running_pickle_refused_by_init_recognizer(setup, monkeypatch):
     assert not osp.exists(setup['marker'])
 
 
+@pytest.mark.slow
 def test_code_running_pickle_refused_by_test_tool(setup):
     result = run_tool(['tools/test.py', setup['config'], setup['evil'], '--work-dir',
                        str(setup['root'] / 'test_evil')], check=False)

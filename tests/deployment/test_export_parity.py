@@ -112,6 +112,7 @@ def test_wrong_grid_and_missing_sidecar_are_explained(exported, tmp_path):
         build_runtime_model(str(lone))
 
 
+@pytest.mark.slow
 def test_cli_export_openvino_and_demo_prints_the_eager_top5(exported):
     xml = str(exported['tmp'] / 'cli.xml')
     run = subprocess.run([sys.executable, 'tools/deployment/export.py', exported['cfg_path'],

@@ -6,6 +6,8 @@ import pytest
 from conftest import write_tiny_train_config
 from robust_utils import build_video_set, run_tool, train_scalars
 
+pytestmark = pytest.mark.slow
+
 # 8 training videos (one of them broken, so skipping is covered too), batch 2:
 # 4 iterations per epoch, 2 epochs, validation after each epoch, a checkpoint
 # every 2 iterations (iter_2: mid-epoch, iter_4: end of epoch 1).

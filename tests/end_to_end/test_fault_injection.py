@@ -12,7 +12,7 @@ import pytest
 from conftest import write_tiny_train_config
 from robust_utils import BAD_KINDS, GOOD_KINDS, build_video_set, run_tool, train_scalars
 
-
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

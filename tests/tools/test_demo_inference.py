@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmaction.apis import inference_recognizer, init_recognizer
@@ -40,6 +41,7 @@ def test_views_are_averaged_and_chunking_changes_nothing(reference, tmp_path):
     torch.testing.assert_close(whole.pred_score, chunked.pred_score, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_demo_tool_prints_top5_and_tokens(reference, tmp_path):
     ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     cfg_path = tmp_path / 'cfg.py'
@@ -57,6 +59,7 @@ def test_demo_tool_prints_top5_and_tokens(reference, tmp_path):
     assert len(ranked) == 5 and all('action_' in line for line in ranked)
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
     # the shipped tiny recipe uses 7 px x 2-frame patches; the fixture has 14 px x 1-frame ones.
     # init_recognizer alone would only warn and predict with a random patch embedding.
@@ -68,6 +71,7 @@ def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
     assert 'Fix:' in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_the_plan_setting_for_a_latency_target(reference, tmp_path):
     from mmflux.evaluation.to_plan import TOPlan
     ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')

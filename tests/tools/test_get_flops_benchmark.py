@@ -43,6 +43,7 @@ def tiny_config(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_get_flops_tiny_config(tiny_config):
     # grid from the test pipeline: 6 frames (clip_len) x 56^2 (ThreeCrop) = 96 tokens -> 64
     result = run(GET_FLOPS, tiny_config)
@@ -58,6 +59,7 @@ def test_get_flops_tiny_config(tiny_config):
     assert 'blocks' in result.stdout and 'total' in result.stdout
 
 
+@pytest.mark.slow
 def test_get_flops_overrides(tiny_config):
     result = run(GET_FLOPS, tiny_config, '--budget', 'none', '--grid', '2', '28', '42',
                  '--head', '0', '--views', '6', '--device', 'cpu')
@@ -82,6 +84,7 @@ def test_grid_detection_from_configs(tmp_path):
     assert tool.grid_from_config(empty) is None
 
 
+@pytest.mark.slow
 def test_benchmark_tiny_prints_ratios(tmp_path):
     out_json = tmp_path / 'bench.json'
     out_md = tmp_path / 'bench.md'
@@ -124,6 +127,7 @@ def test_benchmark_tiny_prints_ratios(tmp_path):
     assert out_md.read_text().count('CPU: ') == 3
 
 
+@pytest.mark.slow
 def test_benchmark_on_a_cpu_without_onednn_bf16(tmp_path):
     # this CPU limited to AVX2 like AMD Zen 2: oneDNN has no bf16 primitive, so bf16
     # runs eager, the oneDNN bf16 matmul is not timed and bf16 rows are marked

@@ -3,9 +3,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT, write_tiny_train_config
 
 
+@pytest.mark.slow
 def test_token_optimize_tool_end_to_end(tiny_motion_data, tmp_path):
     """Train a tiny model for one epoch, then search two budgets with two selectors."""
     config = write_tiny_train_config(tmp_path, tiny_motion_data)

@@ -58,6 +58,7 @@ def trained(tiny_motion_data, tmp_path_factory):
     return config, checkpoints[0], work
 
 
+@pytest.mark.slow
 def test_train_logs_every_flux_multi_term(trained):
     _, _, work = trained
     logs = glob.glob(str(work / 'run' / '*' / 'vis_data' / 'scalars.json'))
@@ -75,6 +76,7 @@ def test_train_logs_every_flux_multi_term(trained):
         assert g['batch'] == 4  # 2 videos x 2 repeated augmentations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('budget', ['16', 'all'])
 def test_test_tool_at_two_budgets(trained, budget):
     config, checkpoint, work = trained
@@ -87,6 +89,7 @@ def test_test_tool_at_two_budgets(trained, budget):
     assert metrics['grid'] == [4, 56]
 
 
+@pytest.mark.slow
 def test_test_tool_refuses_a_checkpoint_of_another_head(trained):
     # mmengine alone would warn and test a randomly initialised classifier
     config, checkpoint, work = trained
@@ -99,6 +102,7 @@ def test_test_tool_refuses_a_checkpoint_of_another_head(trained):
     assert 'cls_head' in result.stderr and 'Fix:' in result.stderr
 
 
+@pytest.mark.slow
 def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
     config = write_tiny_train_config(tmp_path, tiny_motion_data,
                                      custom_hooks=[dict(type='FluxSamplerResumeHook'),
@@ -120,6 +124,7 @@ def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
     assert osp.exists(work / 'epoch_1.pth')
 
 
+@pytest.mark.slow
 def test_bf16_autocast_training_on_cpu(tiny_motion_data, tmp_path):
     config = write_tiny_train_config(tmp_path, tiny_motion_data)
     run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'amp'), '--amp',
