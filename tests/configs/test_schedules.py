@@ -15,9 +15,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-import mmflux  # noqa: F401
+from conftest import REPO_ROOT
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = ('configs/fluxvit/fluxvit-tiny_synthetic.py', 'configs/fluxvit/fluxvit-s14_k400.py')
 
 

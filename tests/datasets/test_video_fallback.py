@@ -4,7 +4,6 @@ Videos are written here with OpenCV (odd sizes, extreme aspect ratios, 1-3
 frames, several fourccs and frame rates) plus the shared real mp4s. Where decord
 works its frames must equal OpenCV's (they are bit-identical on these files).
 """
-import logging
 import os.path as osp
 
 import cv2
@@ -21,27 +20,6 @@ from mmflux.datasets.video_fallback import (DECODER_FALLBACK_KEY, OpenCVVideo,
 # fourcc -> container; mp4v (the repo's own writer) and MJPG must exist everywhere
 FOURCCS = {'mp4v': 'mp4', 'MJPG': 'avi', 'XVID': 'avi', 'FFV1': 'mkv', 'VP90': 'webm',
            'HFYU': 'avi'}
-
-
-class _Capture(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def log_messages():
-    """Messages (INFO and above) of the current MMLogger during the test."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    handler = _Capture()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def write(path, width, height, frames=5, fourcc='mp4v', fps=25.0, seed=0):

@@ -1,6 +1,5 @@
 """Exported (ONNX Runtime / OpenVINO) vs eager: the tiny fixture model on the shared real videos."""
 import json
-import os.path as osp
 import shutil
 import subprocess
 import sys
@@ -8,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 
 pytest.importorskip('onnxruntime', reason='deployment extra not installed (requirements/deploy.txt)')
 pytest.importorskip('openvino', reason='deployment extra not installed (requirements/deploy.txt)')
@@ -18,8 +16,7 @@ from mmflux.deployment import (build_recognizer, build_runtime_model, export_rec
                                inference_exported, video_views)
 from mmflux.deployment.export import onnx_to_openvino, sidecar_path  # noqa: E402
 from mmflux.evaluation import set_test_grid  # noqa: E402
-from mmflux.utils.checkpoint_convert import convert_official_state_dict  # noqa: E402
-from conftest import REPO_ROOT, shared_path  # noqa: E402
+from conftest import REPO_ROOT, fixture_checkpoint, fixture_recipe_cfg, shared_path  # noqa: E402
 
 FRAMES, SIDE, BUDGET = 6, 70, 60  # 6 x 5 x 5 = 150 tokens; not a fixture grid
 VIDEOS = ('demo.mp4', 'test.mp4')
@@ -27,12 +24,7 @@ VIDEOS = ('demo.mp4', 'test.mp4')
 
 def fixture_config():
     """The reference fixture's tiny architecture (embed 64, 14 px patches, 7 classes)."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py'))
-    cfg.model.backbone.update(arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4),
-                              patch_size=14, tubelet_size=1,
-                              selector=dict(type='GroupDynamicSelector', stable=True))
-    cfg.model.cls_head.update(num_classes=7, in_channels=64, pool_num_heads=4, pool_dims=32,
-                              head_budgets=(96, 64, 32))
+    cfg = fixture_recipe_cfg(selector=dict(type='GroupDynamicSelector', stable=True))
     set_test_grid(cfg, FRAMES, SIDE, budget=BUDGET)
     return cfg
 
@@ -41,8 +33,7 @@ def fixture_config():
 def exported(reference, tmp_path_factory):
     """The fixture weights exported once to ONNX; the OpenVINO IR converted from it."""
     tmp = tmp_path_factory.mktemp('deploy')
-    ckpt = str(tmp / 'tiny.pth')
-    torch.save(dict(state_dict=convert_official_state_dict(reference['state_dict'])), ckpt)
+    ckpt = fixture_checkpoint(reference, tmp / 'tiny.pth')
     cfg_path = str(tmp / 'tiny_fixture.py')
     fixture_config().dump(cfg_path)
     onnx_path = str(tmp / 'tiny.onnx')
@@ -121,6 +112,7 @@ def test_wrong_grid_and_missing_sidecar_are_explained(exported, tmp_path):
         build_runtime_model(str(lone))
 
 
+@pytest.mark.slow
 def test_cli_export_openvino_and_demo_prints_the_eager_top5(exported):
     xml = str(exported['tmp'] / 'cli.xml')
     run = subprocess.run([sys.executable, 'tools/deployment/export.py', exported['cfg_path'],

@@ -1,6 +1,5 @@
 """Decode-once inputs equal each grid's own pipeline, down to the logits."""
 import copy
-import os.path as osp
 
 import torch
 from mmengine.config import Config
@@ -10,7 +9,7 @@ from mmaction.registry import DATASETS, MODELS
 from mmflux.evaluation.decode_once import MultiGridDecoder, frames_needed
 from mmflux.evaluation.test_grid import set_test_grid
 from mmflux.evaluation.token_optimization import Setting, TokenOptimizer
-from conftest import REPO_ROOT, write_tiny_train_config
+from conftest import TINY_RECIPE, write_tiny_train_config
 
 GRIDS = [(4, 28), (8, 56), (6, 42)]
 
@@ -44,7 +43,7 @@ def test_inputs_and_logits_equal_the_per_grid_pipeline(tiny_motion_data, tmp_pat
 
 
 def test_union_of_frames_is_what_is_decoded():
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py'))
+    cfg = Config.fromfile(TINY_RECIPE)
     # 2 clips of 4 and of 8 frames over 16 frames: the 4-frame indices are not all in the 8-frame set
     union = frames_needed(cfg, [(4, 56), (8, 56)], total_frames=16)
     four = frames_needed(cfg, [(4, 56)], total_frames=16)

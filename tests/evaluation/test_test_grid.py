@@ -8,9 +8,8 @@ from mmengine.config import Config, DictAction
 from mmflux.evaluation.test_grid import (ViewGrid, apply_token_optimization, cfg_options,
                                          read_test_grid, view_grids)
 from mmflux.evaluation.to_plan import TOPlan
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_RECIPE
 
-TINY = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
 SSV2 = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-s14_ssv2.py')
 PLUG = osp.join(REPO_ROOT, 'configs', 'plug_and_play', 'vit-b16_videomae_flux-multi_k400.py')
 
@@ -25,7 +24,7 @@ def merged(path, options):
 
 
 @pytest.mark.parametrize('path, grid', [
-    (TINY, ViewGrid(8, 56, 2, 'ThreeCrop')),
+    (TINY_RECIPE, ViewGrid(8, 56, 2, 'ThreeCrop')),
     (SSV2, ViewGrid(8, 224, 2, 'ThreeCrop')),   # SSv2: 2 temporal views x 3 crops
     (PLUG, ViewGrid(16, 224, 4, 'ThreeCrop')),  # K400: 4 x 3
 ])
@@ -33,7 +32,7 @@ def test_read_test_grid_of_the_shipped_configs(path, grid):
     assert read_test_grid(Config.fromfile(path)) == grid
 
 
-@pytest.mark.parametrize('path', [TINY, SSV2, PLUG])
+@pytest.mark.parametrize('path', [TINY_RECIPE, SSV2, PLUG])
 def test_switch_sets_every_test_pipeline_and_keeps_the_views(path):
     before = read_test_grid(Config.fromfile(path))
     cfg = merged(path, cfg_options(budget=64, frames=12, side=70, selector='RandomSelector'))
@@ -51,24 +50,24 @@ def test_switch_sets_every_test_pipeline_and_keeps_the_views(path):
 
 
 def test_switch_off_changes_nothing_and_budget_all():
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(TINY_RECIPE)
     assert apply_token_optimization(cfg).model.test_cfg.token_budget == 256
-    cfg = merged(TINY, ['token_optimization.budget=all'])
+    cfg = merged(TINY_RECIPE, ['token_optimization.budget=all'])
     assert apply_token_optimization(cfg).model.test_cfg.token_budget is None
     assert read_test_grid(cfg) == ViewGrid(8, 56, 2, 'ThreeCrop')
-    cfg = merged(TINY, ['token_optimization.grid=(12,56)'])  # grid only: budget stays
+    cfg = merged(TINY_RECIPE, ['token_optimization.grid=(12,56)'])  # grid only: budget stays
     assert apply_token_optimization(cfg).model.test_cfg.token_budget == 256
 
 
 def test_switch_errors_name_the_key():
     with pytest.raises(KeyError, match='unknown keys'):
-        apply_token_optimization(merged(TINY, ['token_optimization.frames=12']))
+        apply_token_optimization(merged(TINY_RECIPE, ['token_optimization.frames=12']))
     with pytest.raises(ValueError, match=r'token_optimization.grid=12: expected \(frames, side\)'):
-        apply_token_optimization(merged(TINY, ['token_optimization.grid=12']))
+        apply_token_optimization(merged(TINY_RECIPE, ['token_optimization.grid=12']))
     with pytest.raises(ValueError, match='token_optimization.budget=-3'):
-        apply_token_optimization(merged(TINY, ['token_optimization.budget=-3']))
+        apply_token_optimization(merged(TINY_RECIPE, ['token_optimization.budget=-3']))
     with pytest.raises(FileNotFoundError, match='tools/token_optimize.py'):
-        apply_token_optimization(merged(TINY, ['token_optimization.plan=/no/plan.json']))
+        apply_token_optimization(merged(TINY_RECIPE, ['token_optimization.plan=/no/plan.json']))
 
 
 def write_plan(tmp_path):
@@ -87,13 +86,13 @@ def write_plan(tmp_path):
 
 def test_plan_picks_grid_and_selector_for_budget_or_latency(tmp_path):
     plan = write_plan(tmp_path)
-    cfg = apply_token_optimization(merged(TINY, ['token_optimization.budget=64',
+    cfg = apply_token_optimization(merged(TINY_RECIPE, ['token_optimization.budget=64',
                                                  f'token_optimization.plan={plan}']))
     assert read_test_grid(cfg)[:2] == (12, 56) and cfg.model.test_cfg.token_budget == 64
-    cfg = apply_token_optimization(merged(TINY, [f'token_optimization.plan={plan}',
+    cfg = apply_token_optimization(merged(TINY_RECIPE, [f'token_optimization.plan={plan}',
                                                  'token_optimization.max_latency_ms=5.5']))
     assert read_test_grid(cfg)[:2] == (8, 56) and cfg.model.test_cfg.token_budget == 64
-    cfg = apply_token_optimization(merged(TINY, [
+    cfg = apply_token_optimization(merged(TINY_RECIPE, [
         f'token_optimization.plan={plan}', 'token_optimization.budget=64',
         'token_optimization.selector=RandomSelector']))
     assert read_test_grid(cfg)[:2] == (16, 42)

@@ -3,10 +3,13 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmaction.apis import init_recognizer
 
 from conftest import REPO_ROOT, official_random_state
+
+pytestmark = pytest.mark.slow
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'convert_checkpoint.py')
 CONFIG = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-s14_k400.py')

@@ -1,39 +1,23 @@
 """Inference on real videos: MMAction2's API, the demo tool, multi-view averaging."""
-import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
-from mmengine.config import Config
 
 from mmaction.apis import inference_recognizer, init_recognizer
 from mmflux.evaluation import set_test_grid
-from mmflux.utils.checkpoint_convert import convert_official_state_dict
-from conftest import REPO_ROOT, shared_path
-
-CONFIG = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
-
-
-def tiny_fixture_checkpoint(reference, tmp_path):
-    """The reference fixture's weights (embed 64, 7 classes) as an mmflux checkpoint."""
-    path = tmp_path / 'tiny.pth'
-    torch.save(dict(state_dict=convert_official_state_dict(reference['state_dict'])), path)
-    return str(path)
+from conftest import REPO_ROOT, TINY_RECIPE, fixture_checkpoint, fixture_recipe_cfg, shared_path
 
 
 def fixture_config(budget=32):
-    cfg = Config.fromfile(CONFIG)
-    # the fixture's architecture: 14 px x 1-frame patches (the released layout)
-    cfg.model.backbone.update(arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4),
-                              patch_size=14, tubelet_size=1)
-    cfg.model.cls_head.update(num_classes=7, in_channels=64, pool_num_heads=4, pool_dims=32,
-                              head_budgets=(96, 64, 32))
+    cfg = fixture_recipe_cfg()
     set_test_grid(cfg, 8, 56, budget=budget)
     return cfg
 
 
 def test_inference_recognizer_on_real_video(reference, tmp_path):
-    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     model = init_recognizer(fixture_config(budget=32), ckpt, device='cpu')
     video = shared_path('data', 'demo.mp4')
     result = inference_recognizer(model, video)
@@ -47,7 +31,7 @@ def test_inference_recognizer_on_real_video(reference, tmp_path):
 
 
 def test_views_are_averaged_and_chunking_changes_nothing(reference, tmp_path):
-    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     cfg = fixture_config(budget=64)
     model = init_recognizer(cfg, ckpt, device='cpu')
     video = shared_path('data', 'test.mp4')
@@ -57,8 +41,9 @@ def test_views_are_averaged_and_chunking_changes_nothing(reference, tmp_path):
     torch.testing.assert_close(whole.pred_score, chunked.pred_score, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_demo_tool_prints_top5_and_tokens(reference, tmp_path):
-    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     cfg_path = tmp_path / 'cfg.py'
     fixture_config().dump(str(cfg_path))
     labels = tmp_path / 'labels.txt'
@@ -74,20 +59,22 @@ def test_demo_tool_prints_top5_and_tokens(reference, tmp_path):
     assert len(ranked) == 5 and all('action_' in line for line in ranked)
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
     # the shipped tiny recipe uses 7 px x 2-frame patches; the fixture has 14 px x 1-frame ones.
     # init_recognizer alone would only warn and predict with a random patch embedding.
-    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
-    result = subprocess.run([sys.executable, 'tools/demo.py', shared_path('data', 'demo.mp4'), CONFIG, ckpt],
-                            capture_output=True, text=True, cwd=REPO_ROOT)
+    ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
+    result = subprocess.run([sys.executable, 'tools/demo.py', shared_path('data', 'demo.mp4'),
+                             TINY_RECIPE, ckpt], capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode != 0
     assert 'does not fit the model' in result.stderr and 'backbone.patch_embed.proj.weight' in result.stderr
     assert 'Fix:' in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_the_plan_setting_for_a_latency_target(reference, tmp_path):
     from mmflux.evaluation.to_plan import TOPlan
-    ckpt = tiny_fixture_checkpoint(reference, tmp_path)
+    ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     cfg_path = tmp_path / 'cfg.py'
     fixture_config().dump(str(cfg_path))
     plan = TOPlan([

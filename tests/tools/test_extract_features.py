@@ -1,6 +1,5 @@
 """Features at a budget: one .npy per video, failed videos named and counted."""
 import csv
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -8,14 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmaction.registry import MODELS
-from conftest import REPO_ROOT, write_tiny_train_config
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+from conftest import load_tool, write_tiny_train_config
 
 
 def test_features_at_a_budget_with_a_broken_video(tiny_motion_data, tmp_path):

@@ -1,5 +1,5 @@
-"""tools/get_flops.py and tools/benchmark.py end to end (tiny models, subprocesses)."""
-import importlib.util
+"""tools/get_flops.py and tools/benchmark.py: end to end (tiny models, subprocesses) and
+their helpers in process."""
 import json
 import os
 import os.path as osp
@@ -9,23 +9,16 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool, tiny_model_cfg
 from mmflux.utils.flops import analytic_macs
 
 GET_FLOPS = osp.join(REPO_ROOT, 'tools', 'get_flops.py')
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'benchmark.py')
 
-TINY_CONFIG = """
+TINY_CONFIG = f"""
 custom_imports = dict(imports=['mmflux'], allow_failed_imports=False)
 default_scope = 'mmaction'
-model = dict(
-    type='FluxRecognizer',
-    backbone=dict(type='FluxViT',
-                  arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4)),
-    cls_head=dict(type='FluxMultiHead', num_classes=7, in_channels=64, pool_num_heads=4,
-                  pool_dims=32, head_budgets=(96, 64, 32)),
-    data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'),
-    test_cfg=dict(token_budget=64))
+model = {tiny_model_cfg(token_budget=64)!r}
 test_pipeline = [
     dict(type='DecordInit'),
     dict(type='UniformSample', clip_len=6, num_clips=2, test_mode=True),
@@ -50,6 +43,7 @@ def tiny_config(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_get_flops_tiny_config(tiny_config):
     # grid from the test pipeline: 6 frames (clip_len) x 56^2 (ThreeCrop) = 96 tokens -> 64
     result = run(GET_FLOPS, tiny_config)
@@ -65,6 +59,7 @@ def test_get_flops_tiny_config(tiny_config):
     assert 'blocks' in result.stdout and 'total' in result.stdout
 
 
+@pytest.mark.slow
 def test_get_flops_overrides(tiny_config):
     result = run(GET_FLOPS, tiny_config, '--budget', 'none', '--grid', '2', '28', '42',
                  '--head', '0', '--views', '6', '--device', 'cpu')
@@ -78,9 +73,7 @@ def test_get_flops_overrides(tiny_config):
 
 
 def test_grid_detection_from_configs(tmp_path):
-    spec = importlib.util.spec_from_file_location('get_flops_tool', GET_FLOPS)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('get_flops')
     path = tmp_path / 'c.py'
     path.write_text(TINY_CONFIG)
     cfg = Config.fromfile(str(path))
@@ -91,6 +84,7 @@ def test_grid_detection_from_configs(tmp_path):
     assert tool.grid_from_config(empty) is None
 
 
+@pytest.mark.slow
 def test_benchmark_tiny_prints_ratios(tmp_path):
     out_json = tmp_path / 'bench.json'
     out_md = tmp_path / 'bench.md'
@@ -133,6 +127,7 @@ def test_benchmark_tiny_prints_ratios(tmp_path):
     assert out_md.read_text().count('CPU: ') == 3
 
 
+@pytest.mark.slow
 def test_benchmark_on_a_cpu_without_onednn_bf16(tmp_path):
     # this CPU limited to AVX2 like AMD Zen 2: oneDNN has no bf16 primitive, so bf16
     # runs eager, the oneDNN bf16 matmul is not timed and bf16 rows are marked
@@ -160,9 +155,7 @@ def test_benchmark_on_a_cpu_without_onednn_bf16(tmp_path):
 
 def test_benchmark_ratios_from_rows():
     # the ratios are plain divisions of numbers measured in the same run
-    spec = importlib.util.spec_from_file_location('benchmark_tool', BENCHMARK)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('benchmark')
     common = dict(model='FluxViT-S', mkey='s', budget=2048, batch=2)
     flux = dict(common, impl='fluxvit', dtype='fp32', dtype_label='fp32', clips_per_s=2.0,
                 time_best_s=1.0, gflops=300.0, matmul_gflops=200.0, matmul_frac=1.5,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 
 
 def replicate(*args, timeout=1200):
@@ -68,7 +68,7 @@ def test_quick_replication_is_reproducible(tmp_path):
 
 
 def test_verify_fails_when_a_prediction_changed(tmp_path):
-    module = load_tool()
+    module = load_tool('replicate_flux')
     rep = module.Replication(module.parse_args(['--out', str(tmp_path), '--verify']))
     saved = dict(setup=dict(budgets={'1': 256}, videos=['a.mp4'], draws=1, to_frames=[8],
                             to_sides=[56]),
@@ -82,21 +82,13 @@ def test_verify_fails_when_a_prediction_changed(tmp_path):
 def test_relative_output_paths_are_made_absolute():
     # generated configs name their bases by path; a relative --out once broke every run
     import os.path as osp
-    module = load_tool()
+    module = load_tool('replicate_flux')
     args = module.parse_args(['--out', 'work_dirs/x', '--data', 'data/y'])
     assert args.out == osp.abspath('work_dirs/x') and args.data == osp.abspath('data/y')
 
 
-def load_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('replicate_flux', f'{REPO_ROOT}/tools/replicate_flux.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_report_only_needs_a_run(tmp_path):
-    module = load_tool()
+    module = load_tool('replicate_flux')
     with pytest.raises(SystemExit, match='run the replication first'):
         module.Replication(module.parse_args(['--out', str(tmp_path), '--report-only'])).main()
 
@@ -108,7 +100,7 @@ def test_every_run_config_builds_with_exact_budgets(tmp_path):
     from mmengine.registry import init_default_scope
 
     from mmaction.registry import MODELS
-    module = load_tool()
+    module = load_tool('replicate_flux')
     rep = module.Replication(module.parse_args(['--out', str(tmp_path)]))
     rep.num_classes = 9
     init_default_scope('mmaction')

@@ -1,4 +1,5 @@
-"""tools/train.py then tools/test.py on real (generated) videos, single and 2-process."""
+"""tools/train.py and tools/test.py: a config fault is refused right after merging (in
+process); then training and testing on real (generated) videos, single and 2-process."""
 import glob
 import json
 import os
@@ -8,7 +9,34 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, write_tiny_train_config
+from conftest import REPO_ROOT, load_tool, write_tiny_train_config
+
+
+@pytest.fixture
+def cfg(random_training_cfg):
+    """The RANDOM_TRAINING config (conftest.py), loaded, for the test to break."""
+    return random_training_cfg
+
+
+def test_train_tool_checks_right_after_merging(cfg, tmp_path, monkeypatch):
+    path = str(tmp_path / 'bad.py')
+    cfg.dump(path)
+    built = []
+    tool = load_tool('train')
+    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: built.append(c)))
+    with pytest.raises(ValueError, match=r'token_window=\(5000, 6000\)'):
+        tool.main([path, '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', 'train_dataloader.batch_sampler.token_window=(5000,6000)'])
+    assert not built  # refused before any runner was built
+
+
+def test_test_tool_checks_the_budget(cfg, tmp_path, monkeypatch):
+    path = str(tmp_path / 'ok.py')
+    cfg.dump(path)
+    tool = load_tool('test')
+    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: pytest.fail('built')))
+    with pytest.raises(ValueError, match='model.test_cfg.token_budget=100000'):
+        tool.main([path, 'unused.pth', '--budget', '100000', '--work-dir', str(tmp_path / 'w')])
 
 
 def run(cmd, **kwargs):
@@ -30,6 +58,7 @@ def trained(tiny_motion_data, tmp_path_factory):
     return config, checkpoints[0], work
 
 
+@pytest.mark.slow
 def test_train_logs_every_flux_multi_term(trained):
     _, _, work = trained
     logs = glob.glob(str(work / 'run' / '*' / 'vis_data' / 'scalars.json'))
@@ -47,6 +76,7 @@ def test_train_logs_every_flux_multi_term(trained):
         assert g['batch'] == 4  # 2 videos x 2 repeated augmentations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('budget', ['16', 'all'])
 def test_test_tool_at_two_budgets(trained, budget):
     config, checkpoint, work = trained
@@ -59,6 +89,7 @@ def test_test_tool_at_two_budgets(trained, budget):
     assert metrics['grid'] == [4, 56]
 
 
+@pytest.mark.slow
 def test_test_tool_refuses_a_checkpoint_of_another_head(trained):
     # mmengine alone would warn and test a randomly initialised classifier
     config, checkpoint, work = trained
@@ -71,6 +102,7 @@ def test_test_tool_refuses_a_checkpoint_of_another_head(trained):
     assert 'cls_head' in result.stderr and 'Fix:' in result.stderr
 
 
+@pytest.mark.slow
 def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
     config = write_tiny_train_config(tmp_path, tiny_motion_data,
                                      custom_hooks=[dict(type='FluxSamplerResumeHook'),
@@ -92,6 +124,7 @@ def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
     assert osp.exists(work / 'epoch_1.pth')
 
 
+@pytest.mark.slow
 def test_bf16_autocast_training_on_cpu(tiny_motion_data, tmp_path):
     config = write_tiny_train_config(tmp_path, tiny_motion_data)
     run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'amp'), '--amp',

@@ -3,17 +3,13 @@ import numpy as np
 from mmengine.config import Config
 
 from mmaction.registry import MODELS
-import os.path as osp
 
-from conftest import REPO_ROOT, shared_path
-from test_extract_features import load_tool
-
-TINY = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+from conftest import TINY_RECIPE, load_tool, shared_path
 
 
 def test_masks_keep_the_budget_per_group_and_png_is_written(tmp_path, capsys):
     tool = load_tool('visualize_tokens')
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(TINY_RECIPE)
     cfg.token_optimization = dict(budget=64, grid=(8, 56))
     tool.apply_token_optimization(cfg)
     model = MODELS.build(cfg.model).eval()
@@ -26,6 +22,6 @@ def test_masks_keep_the_budget_per_group_and_png_is_written(tmp_path, capsys):
     gd = masks['GroupDynamicSelector'].reshape(2, -1).sum(1)
     assert gd.tolist() == [32, 32]
     out = tmp_path / 'tokens.png'
-    tool.main([shared_path('data', 'demo.mp4'), TINY, '--budget', '32', '--out', str(out)])
+    tool.main([shared_path('data', 'demo.mp4'), TINY_RECIPE, '--budget', '32', '--out', str(out)])
     assert out.stat().st_size > 10000
     assert 'kept 32 of 256' in capsys.readouterr().out

@@ -11,9 +11,7 @@ from conftest import tiny_model_cfg
 
 def build(**backbone):
     init_default_scope('mmaction')
-    cfg = tiny_model_cfg()
-    cfg['backbone'].update(backbone)
-    return MODELS.build(cfg)
+    return MODELS.build(tiny_model_cfg(backbone=backbone))
 
 
 def test_other_patch_size_is_refused_with_key_shapes_and_fix(tmp_path):

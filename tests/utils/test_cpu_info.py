@@ -1,18 +1,5 @@
 """mmflux.utils.cpu_info: the CPU facts that speed figures and the fast path depend on."""
-import torch
-
-from mmflux.utils.cpu_info import cpu_info, describe_cpu, onednn_bf16_supported
-
-
-def test_cpu_info_reports_this_cpu():
-    info = cpu_info()
-    assert info['capability'] == torch.backends.cpu.get_cpu_capability()
-    assert info['onednn_bf16'] == onednn_bf16_supported()
-    assert isinstance(info['model'], str) and info['model']
-    # "native" bf16 needs both the instructions and kernels that use them
-    assert info['native_bf16'] == (info['onednn_bf16'] and (info['avx512_bf16'] or info['amx']))
-    line = describe_cpu(info)
-    assert info['model'] in line and f"ISA {info['capability']}" in line
+from mmflux.utils.cpu_info import describe_cpu
 
 
 def test_describe_cpu_without_bf16():

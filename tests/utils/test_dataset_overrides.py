@@ -6,13 +6,11 @@ from mmengine.config import Config
 
 from mmflux.utils.config_check import check_flux_config
 from mmflux.utils.dataset_overrides import apply_dataset_overrides
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+from conftest import TINY_RECIPE
 
 
 def _load(options):
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(TINY_RECIPE)
     cfg.merge_from_dict(options)
     apply_dataset_overrides(cfg, options)
     return cfg

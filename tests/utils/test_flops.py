@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from conftest import tiny_model_cfg
+from conftest import tiny_backbone_cfg, tiny_model_cfg
 from mmflux.utils.flops import (PAPER_GMACS, PAPER_GRIDS, analytic_for_model, analytic_macs,
                                 count_macs, count_module_macs, count_params)
 
@@ -136,8 +136,7 @@ def test_count_leaves_model_untouched():
 
 
 def test_bare_backbone_and_generic_module():
-    backbone = MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=64, depth=2,
-                                                           num_heads=2))).eval()
+    backbone = MODELS.build(tiny_backbone_cfg(arch=dict(pos_frames=8, pos_side=16))).eval()
     out = count_macs(backbone, 4, 56, 56, budget=32)
     assert out['head'] is None and out['tokens'] == 32
     ref = analytic_macs(64, 2, 32, 64)['breakdown']

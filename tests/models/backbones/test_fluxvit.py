@@ -4,11 +4,12 @@ import torch
 
 from mmflux.models.backbones.fluxvit import FluxViT
 from mmflux.utils.checkpoint_convert import convert_official_state_dict
+from conftest import FIXTURE_ARCH
 
 
 @pytest.fixture(scope='module')
 def backbone(reference):
-    model = FluxViT(arch=dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4))
+    model = FluxViT(arch=FIXTURE_ARCH)
     state = convert_official_state_dict(reference['state_dict'])
     model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
                            if k.startswith('backbone.')})
@@ -103,8 +104,7 @@ def test_unknown_arch_names_choices():
 
 def test_activation_checkpointing_gives_same_gradients(reference):
     torch.manual_seed(0)
-    arch = dict(embed_dims=64, depth=2, num_heads=2, pos_frames=4, pos_side=4)
-    plain, ckpt = FluxViT(arch=arch), FluxViT(arch=arch, with_cp=True)
+    plain, ckpt = FluxViT(arch=FIXTURE_ARCH), FluxViT(arch=FIXTURE_ARCH, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 4, 56, 56)
     for model in (plain, ckpt):

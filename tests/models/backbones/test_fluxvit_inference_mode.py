@@ -4,10 +4,11 @@ import copy
 import torch
 from mmaction.registry import MODELS
 
+from conftest import tiny_backbone_cfg
+
 
 def test_parameters_made_under_inference_mode():
-    model = MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=64, depth=1,
-                                                        num_heads=2))).eval()
+    model = MODELS.build(tiny_backbone_cfg(arch=dict(depth=1, pos_frames=8, pos_side=16))).eval()
     x = torch.randn(1, 3, 2, 28, 28)
     with torch.inference_mode():
         converted = copy.deepcopy(model).double()  # inference-tensor parameters

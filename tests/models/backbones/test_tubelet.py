@@ -1,48 +1,23 @@
-"""Tubelet patch embedding (t x p x p patches), used by the tiny from-scratch config."""
+"""FluxViT with tubelet patches (t x p x p), used by the tiny from-scratch config; token counts.
+
+The embedding itself: tests/models/layers/test_patch_embed.py.
+"""
 import pytest
 import torch
-import torch.nn.functional as F
 from mmaction.registry import MODELS
 
 from mmflux.datasets.flux_batch_sampler import flux_grid_pairs
 from mmflux.evaluation.token_optimization import candidate_grids, grid_tokens, reduction_grid
-from mmflux.models.layers.patch_embed import DualNormPatchEmbed
 from mmflux.utils.flops import analytic_macs, count_macs
-
-
-def test_tubelet_embedding_equals_conv3d():
-    torch.manual_seed(0)
-    embed = DualNormPatchEmbed(32, patch_size=7, tubelet_size=2, dual_norm=False)
-    x = torch.randn(2, 3, 6, 21, 14)
-    out = embed(x)
-    ref = F.conv3d(x, embed.proj.weight, embed.proj.bias, stride=(2, 7, 7))  # (B, C, 3, 3, 2)
-    ref = ref.flatten(3).permute(0, 2, 3, 1)  # (B, T', L, C), row-major (h, w)
-    assert out.shape == (2, 3, 6, 32)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-
-
-def test_tubelet_one_is_the_released_layout():
-    torch.manual_seed(0)
-    embed = DualNormPatchEmbed(16, patch_size=14, dual_norm=False)
-    x = torch.randn(1, 3, 3, 28, 28)
-    ref = F.conv3d(x, embed.proj.weight, embed.proj.bias, stride=(1, 14, 14)).flatten(3)
-    torch.testing.assert_close(embed(x), ref.permute(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
-
-
-def test_frames_not_a_multiple_of_the_tubelet_named():
-    embed = DualNormPatchEmbed(16, patch_size=7, tubelet_size=2)
-    with pytest.raises(ValueError, match='tubelet size 2'):
-        embed(torch.randn(1, 3, 5, 14, 14))
+from conftest import tiny_model_cfg
 
 
 def _tiny_tubelet_model(**test_cfg):
-    return MODELS.build(dict(
-        type='FluxRecognizer',
-        backbone=dict(type='FluxViT', patch_size=7, tubelet_size=2,
+    return MODELS.build(tiny_model_cfg(
+        num_classes=5, budgets=(64, 32, 16),
+        backbone=dict(patch_size=7, tubelet_size=2,
                       arch=dict(embed_dims=32, depth=1, num_heads=1, pos_frames=2, pos_side=4)),
-        cls_head=dict(type='FluxMultiHead', num_classes=5, in_channels=32, pool_num_heads=2,
-                      pool_dims=32, head_budgets=(64, 32, 16)),
-        test_cfg=test_cfg or None)).eval()
+        cls_head=dict(pool_num_heads=2), **test_cfg)).eval()
 
 
 @pytest.mark.parametrize('frames', [2, 4, 6, 8])

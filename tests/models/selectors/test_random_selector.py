@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmflux.models.selectors import GroupDynamicSelector, RandomSelector
+from conftest import tiny_backbone_cfg
 
 
 @pytest.fixture
@@ -51,11 +52,9 @@ def test_a_callers_generator_drives_the_whole_batch(tokens):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_backbone_passes_the_generator(tiny_cfg):
+def test_backbone_passes_the_generator():
     from mmaction.registry import MODELS
-    cfg = tiny_cfg()
-    cfg['backbone']['selector'] = dict(type='RandomSelector')
-    backbone = MODELS.build(cfg).backbone.eval()
+    backbone = MODELS.build(tiny_backbone_cfg(selector=dict(type='RandomSelector'))).eval()
     x = torch.randn(1, 3, 4, 56, 56)
     with torch.no_grad():
         kept = [backbone(x, 20, return_output=True,

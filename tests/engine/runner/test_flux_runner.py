@@ -12,7 +12,7 @@ from mmengine.config import Config
 import mmaction
 from mmaction.apis import inference_recognizer, init_recognizer
 from mmaction.registry import MODELS
-from conftest import REPO_ROOT, shared_path, write_tiny_train_config
+from conftest import REPO_ROOT, TINY_RECIPE, shared_path, write_tiny_train_config
 
 MMACTION_TEST = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools', 'test.py')
 
@@ -84,7 +84,7 @@ def test_the_batch_sampler_counts_tokens_with_the_backbones_geometry(tmp_path):
     # backbone's (7 px x 2 frames in the tiny recipe; the sampler's own defaults are 14 x 1)
     from mmengine.registry import RUNNERS
     from mmflux.utils.config_check import check_flux_config
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py'))
+    cfg = Config.fromfile(TINY_RECIPE)
     assert 'patch_size' not in cfg.train_dataloader.batch_sampler
     check_flux_config(cfg)  # sides 42..70 are multiples of 7, not of the default 14
     cfg.work_dir = str(tmp_path)

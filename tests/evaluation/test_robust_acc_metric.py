@@ -5,7 +5,6 @@ import torch
 
 from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
-from robust_utils import log_messages  # noqa: F401
 
 
 def sample(label, pred, failed=False, name=None, fallback=None):

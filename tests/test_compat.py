@@ -1,4 +1,4 @@
-"""Untrusted checkpoints are refused with a clear message; trusted ones load."""
+"""mmflux.compat: untrusted checkpoints are refused with a clear message; trusted ones load."""
 import os.path as osp
 
 import pytest
@@ -7,15 +7,15 @@ from mmengine.runner import load_checkpoint
 
 from mmaction.registry import MODELS
 from mmflux.compat import TRUST_ENV, UntrustedCheckpointError, safe_load_checkpoint
-from robust_utils import (CustomPayload, RunsCode, build_video_set, run_tool,
-                          write_tiny_config)
+from conftest import write_tiny_train_config
+from robust_utils import CustomPayload, RunsCode, build_video_set, run_tool
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('ckpt')
-    video_dir, ann_file, _ = build_video_set(str(root), num_plain=2, bad=(), good=())
-    config = write_tiny_config(str(root / 'cfg.py'), video_dir, ann_file)
+    build_video_set(str(root), num_plain=2, bad=(), good=())
+    config = write_tiny_train_config(root / 'cfg.py', root, lists='list.txt', random_training=True)
     from mmengine.config import Config
     model = MODELS.build(Config.fromfile(config).model)
     marker = str(root / 'code_ran')
@@ -47,6 +47,7 @@ def test_code_running_pickle_refused_by_init_recognizer(setup, monkeypatch):
     assert not osp.exists(setup['marker'])
 
 
+@pytest.mark.slow
 def test_code_running_pickle_refused_by_test_tool(setup):
     result = run_tool(['tools/test.py', setup['config'], setup['evil'], '--work-dir',
                        str(setup['root'] / 'test_evil')], check=False)

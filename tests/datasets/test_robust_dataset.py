@@ -1,4 +1,4 @@
-"""Bad and unusual videos through the robust datasets, in process (fast)."""
+"""Bad and unusual videos through the robust datasets and pipelines, in process (fast)."""
 import os.path as osp
 
 import numpy as np
@@ -9,8 +9,8 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmflux.datasets.robust_dataset import (FAIL_REASON_KEY, FAILED_KEY, FILENAME_KEY,
                                             SKIPPED_KEY, BadVideoError, RobustCompose)
 from mmflux.engine.hooks.bad_video_hook import skipped_in_batch
-from robust_utils import (BAD_KINDS, GOOD_KINDS, build_video_set, log_messages,  # noqa: F401
-                          write_video)
+from conftest import tiny_model_cfg
+from robust_utils import BAD_KINDS, GOOD_KINDS, build_video_set, write_video
 
 SIDE = 56
 FRAMES = 8
@@ -181,7 +181,7 @@ def test_flux_dataset_marks_in_test_mode_too(videos):
     assert out['data_samples'].metainfo[FAILED_KEY] is True
 
 
-def test_recognizer_predicts_on_a_marker_batch(videos, tiny_cfg):
+def test_recognizer_predicts_on_a_marker_batch(videos):
     """The recognizer needs no change: a placeholder is an ordinary (black) clip."""
     from mmengine.dataset import pseudo_collate
     from mmaction.registry import MODELS
@@ -189,7 +189,7 @@ def test_recognizer_predicts_on_a_marker_batch(videos, tiny_cfg):
                     dataset='RobustVideoDataset')
     batch = pseudo_collate([dataset[index_of(dataset, name)]
                             for name in ('plain_0.mp4', 'missing.mp4', 'empty.mp4')])
-    model = MODELS.build(tiny_cfg(num_classes=6, budgets=(96, 64, 32), token_budget=32))
+    model = MODELS.build(tiny_model_cfg(num_classes=6, budgets=(96, 64, 32), token_budget=32))
     model.eval()
     with torch.no_grad():
         preds = model.test_step(batch)

@@ -38,9 +38,3 @@ def test_keeps_the_moving_patches():
     assert (patches_of[0] == 5).all()
     assert sorted(frames_of[0].tolist()) == list(range(8))
     assert set(patches_of[1].tolist()) == {9}  # selection is per sample
-
-
-def test_selector_is_pure():
-    tokens = torch.randn(2, 8, 16, 8)
-    selector = GroupDynamicSelector()
-    assert torch.equal(selector(tokens, 40), selector(tokens.clone(), 40))

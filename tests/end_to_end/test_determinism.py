@@ -3,7 +3,10 @@ import os.path as osp
 
 import pytest
 
-from robust_utils import build_video_set, run_tool, train_scalars, write_tiny_config
+from conftest import write_tiny_train_config
+from robust_utils import build_video_set, run_tool, train_scalars
+
+pytestmark = pytest.mark.slow
 
 # 8 training videos (one of them broken, so skipping is covered too), batch 2:
 # 4 iterations per epoch, 2 epochs, validation after each epoch, a checkpoint
@@ -21,12 +24,12 @@ LOSS_KEYS = ('loss', 'loss_cls_0', 'loss_cls_1', 'loss_cls_2', 'loss_align_1', '
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('determinism'))
-    video_dir, train_ann, _ = build_video_set(root, num_plain=7, bad=('truncated', ), good=(),
-                                              ann_name='train.txt', prefix='train')
-    _, val_ann, _ = build_video_set(root, num_plain=2, bad=(), good=(), ann_name='val.txt',
-                                    prefix='val')
-    config = write_tiny_config(osp.join(root, 'cfg.py'), video_dir, train_ann, val_ann,
-                               extra=EXTRA)
+    build_video_set(root, num_plain=7, bad=('truncated', ), good=(), ann_name='train.txt',
+                    prefix='train')
+    build_video_set(root, num_plain=2, bad=(), good=(), ann_name='val.txt', prefix='val')
+    config = write_tiny_train_config(osp.join(root, 'cfg.py'), root,
+                                     lists=('train.txt', 'val.txt', 'val.txt'),
+                                     random_training=True, extra=EXTRA)
 
     def train(name, *extra):
         work = osp.join(root, name)
@@ -103,8 +106,9 @@ def iter_runs(tmp_path_factory):
     out = {}
     for tag, hooks in (('plain', ''),
                        ('with_sampler_hook', "dict(type='FluxSamplerResumeHook'), ")):
-        config = write_tiny_config(osp.join(root, f'{tag}.py'), video_dir, ann,
-                                   extra=ITER_EXTRA.format(ann=ann, videos=video_dir, hooks=hooks))
+        config = write_tiny_train_config(
+            osp.join(root, f'{tag}.py'), root, lists='list.txt', random_training=True,
+            extra=ITER_EXTRA.format(ann=ann, videos=video_dir, hooks=hooks))
         full = osp.join(root, f'{tag}_full')
         run_tool(['tools/train.py', config, '--work-dir', full, '--seed', '0', '--no-validate'])
         resumed = osp.join(root, f'{tag}_resumed')

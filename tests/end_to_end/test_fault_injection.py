@@ -9,18 +9,19 @@ import re
 import numpy as np
 import pytest
 
-from robust_utils import (BAD_KINDS, GOOD_KINDS, build_video_set, run_tool, train_scalars,
-                          write_tiny_config)
+from conftest import write_tiny_train_config
+from robust_utils import BAD_KINDS, GOOD_KINDS, build_video_set, run_tool, train_scalars
 
-
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('faults'))
     # 3 plain + 5 unusual-but-good + 4 broken = 12 videos = 6 batches of 2
-    video_dir, ann_file, bad = build_video_set(root, num_plain=3)
+    video_dir, _, bad = build_video_set(root, num_plain=3)
     # a dataloader worker for training: the skip records must reach the main process
-    config = write_tiny_config(osp.join(root, 'cfg.py'), video_dir, ann_file, train_workers=1)
+    config = write_tiny_train_config(osp.join(root, 'cfg.py'), root, lists='list.txt',
+                                     random_training=True, train_dataloader=dict(num_workers=1))
     work = osp.join(root, 'work')
     result = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'])
     return dict(root=root, video_dir=video_dir, config=config, work=work, bad=bad,

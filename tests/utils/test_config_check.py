@@ -1,31 +1,23 @@
-"""Config faults are caught before training/testing starts, naming key, value and fix."""
+"""Config faults are caught before training/testing starts, naming key, value and fix.
+
+Where the check runs: tests/engine/hooks/test_config_check_hook.py (a plain Runner)
+and tests/tools/test_train_test_tools.py (mmflux's tools).
+"""
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from mmflux.evaluation.test_grid import pipelines
 from mmflux.utils.config_check import check_flux_config
-from robust_utils import REPO_ROOT, build_video_set, write_tiny_config
-
-
-@pytest.fixture(scope='module')
-def small_set(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('cfgcheck'))
-    video_dir, ann_file, _ = build_video_set(root, num_plain=2, bad=(), good=())
-    return root, video_dir, ann_file
+from conftest import REPO_ROOT
 
 
 @pytest.fixture
-def cfg(small_set, tmp_path):
-    _, video_dir, ann_file = small_set
-    config = Config.fromfile(write_tiny_config(str(tmp_path / 'cfg.py'), video_dir, ann_file))
-    config.work_dir = str(tmp_path / 'work')
-    config.experiment_name = f'cfgcheck_{tmp_path.name}'  # unique runner/logger names
-    return config
+def cfg(random_training_cfg):
+    """The RANDOM_TRAINING config (conftest.py), loaded, for the test to break."""
+    return random_training_cfg
 
 
 def problems(config):
@@ -123,66 +115,6 @@ def test_all_problems_reported_at_once(cfg):
     cfg.train_dataloader.batch_sampler.token_window = (5000, 6000)
     cfg.model.backbone.selector = dict(type='Nope')
     assert problems(cfg).startswith('3 problem(s) in the Flux config')
-
-
-# --------------------------------------------------------------- where the check runs
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'mmflux_tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_train_tool_checks_right_after_merging(cfg, tmp_path, monkeypatch):
-    path = str(tmp_path / 'bad.py')
-    cfg.dump(path)
-    built = []
-    tool = _tool('train')
-    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: built.append(c)))
-    with pytest.raises(ValueError, match=r'token_window=\(5000, 6000\)'):
-        tool.main([path, '--work-dir', str(tmp_path / 'w'),
-                   '--cfg-options', 'train_dataloader.batch_sampler.token_window=(5000,6000)'])
-    assert not built  # refused before any runner was built
-
-
-def test_test_tool_checks_the_budget(cfg, tmp_path, monkeypatch):
-    path = str(tmp_path / 'ok.py')
-    cfg.dump(path)
-    tool = _tool('test')
-    monkeypatch.setattr(tool.Runner, 'from_cfg', classmethod(lambda cls, c: pytest.fail('built')))
-    with pytest.raises(ValueError, match='model.test_cfg.token_budget=100000'):
-        tool.main([path, 'unused.pth', '--budget', '100000', '--work-dir', str(tmp_path / 'w')])
-
-
-def test_hook_stops_a_plain_runner_before_the_first_iteration(cfg):
-    """Without mmflux's tools (e.g. MMAction2's tools/train.py) the config hook
-    catches it in before_run, before any iteration."""
-    cfg.model.train_cfg.budgets = (1000, 64, 32)
-    cfg.model.cls_head.head_budgets = (1000, 64, 32)
-    assert any(h['type'] == 'FluxConfigCheckHook' for h in cfg.custom_hooks)
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError, match='1000 is above the 200 tokens'):
-        runner.train()
-    assert runner.iter == 0
-
-
-def test_sampler_error_surfaces_at_train_start(cfg):
-    """mmengine builds the train dataloader (and FluxBatchSampler) lazily, at the
-    start of runner.train(); the error comes before any iteration."""
-    cfg.train_dataloader.batch_sampler.frames = (8, 8)
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError, match=r'batch_sampler.frames=\(8, 8\) is an empty range'):
-        runner.train()
-    assert isinstance(runner._train_loop, dict)  # the loop never came into being
-
-
-def test_hook_stops_a_plain_test_run_before_loading_weights(cfg, tmp_path):
-    cfg.model.test_cfg.token_budget = 100000
-    cfg.load_from = str(tmp_path / 'does_not_exist.pth')  # never reached
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError, match='model.test_cfg.token_budget=100000'):
-        runner.test()
 
 
 def test_patch_size_of_a_selective_vit_backbone(cfg):

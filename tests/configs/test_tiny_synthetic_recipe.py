@@ -1,6 +1,4 @@
 """The shipped tiny synthetic recipe: its model accepts every grid its sampler draws."""
-import os.path as osp
-
 import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
@@ -8,13 +6,11 @@ from mmengine.config import Config
 
 from mmflux.datasets.flux_batch_sampler import flux_grid_pairs, with_backbone_geometry
 from mmflux.utils.flops import count_macs
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+from conftest import TINY_RECIPE
 
 
 def test_tiny_recipe_trains_on_every_sampled_grid():
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(TINY_RECIPE)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -1,6 +1,6 @@
-"""Shared helpers of the robustness tests: broken videos and tiny configs."""
+"""Helpers of the robustness tests: unusual and broken videos, running the tools,
+reading their logs, pickles that must not be loaded. (Tiny configs: conftest.py.)"""
 import json
-import logging
 import os
 import os.path as osp
 import subprocess
@@ -9,10 +9,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO_ROOT, 'configs', 'fluxvit', 'fluxvit-tiny_synthetic.py')
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: videos that must load (odd sizes, few frames, grayscale, frames below the crop)
 GOOD_KINDS = ('one_frame', 'three_frames', 'gray', 'tiny_20x20', 'odd_97x61')
@@ -105,51 +103,6 @@ def build_video_set(root: str, num_plain: int = 4, num_classes: int = 6,
     return video_dir, ann_file, bad_names
 
 
-def write_tiny_config(path: str, video_dir: str, train_ann: str, val_ann: Optional[str] = None,
-                      test_ann: Optional[str] = None, batch_size: int = 2,
-                      train_workers: int = 0, extra: str = '') -> str:
-    """A config that inherits the tiny synthetic config and pins everything the
-    robustness tests rely on (a smaller model, the grid ranges and budgets,
-    random augmentation on, no workers unless ``train_workers``), so it is
-    independent of the recipe's tuning and runs in seconds. ``extra`` is appended
-    verbatim: a top-level name given there replaces the one above."""
-    val_ann = val_ann or train_ann
-    test_ann = test_ann or val_ann
-    text = f"""_base_ = [{CONFIG!r}]
-model = dict(
-    backbone=dict(arch=dict(embed_dims=32, depth=1, num_heads=2, mlp_ratio=2.0,
-                            pos_frames=8, pos_side=8),
-                  patch_size=14, tubelet_size=1,
-                  drop_path_rate=0.1, selector=dict(type='GroupDynamicSelector')),
-    cls_head=dict(in_channels=32, pool_dims=32, pool_num_heads=2, num_classes=6,
-                  head_budgets=(128, 64, 32)),
-    data_preprocessor=dict(blending=dict(
-        type='FluxBatchAugment', num_classes=6, mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0,
-        erasing=dict(prob=0.5, mode='pixel'))),
-    train_cfg=dict(budgets=(128, 64, 32), heads=(0, 1, 2), align_weight=1.0),
-    test_cfg=dict(token_budget=32, head=None))
-train_dataloader = dict(
-    batch_size={batch_size}, num_workers={train_workers}, persistent_workers=False,
-    batch_sampler=dict(frames=(4, 9, 2), sides=(56, 71, 14), token_window=(64, 200),
-                       patch_size=14, tubelet_size=1),
-    collate_fn=dict(type='repeat_pseudo_collate'),
-    dataset=dict(ann_file={train_ann!r}, data_prefix=dict(video={video_dir!r}), num_repeats=2))
-val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file={val_ann!r}, data_prefix=dict(video={video_dir!r})))
-test_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file={test_ann!r}, data_prefix=dict(video={video_dir!r})))
-train_cfg = dict(max_epochs=1, val_begin=1, val_interval=1)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None))
-log_processor = dict(window_size=1)
-{extra}
-"""
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
-
-
 def run_tool(args: Sequence[str], env: Optional[Dict[str, str]] = None,
              check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
@@ -171,27 +124,6 @@ def train_scalars(work_dir: str) -> List[Dict]:
             with open(path) as f:
                 records += [json.loads(line) for line in f if line.strip()]
     return [r for r in records if 'loss' in r]
-
-
-class _LogCapture(logging.Handler):
-
-    def __init__(self, level: int) -> None:
-        super().__init__(level)
-        self.messages: List[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def log_messages():
-    """Messages (INFO and above) of the current MMLogger during the test."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    handler = _LogCapture(logging.INFO)
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 class CustomPayload:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmaction.registry import MODELS
+from conftest import tiny_backbone_cfg
 
 NUM_CASES = 30
 PATCH = 14
@@ -13,9 +14,8 @@ PATCH = 14
 
 def tiny_backbone(selector):
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=32, depth=2, num_heads=2,
-                                                        pos_frames=4, pos_side=4),
-                              layer_scale_init_value=0.1, selector=selector))
+    model = MODELS.build(tiny_backbone_cfg(arch=dict(embed_dims=32), layer_scale_init_value=0.1,
+                                           selector=selector))
     model.init_weights()
     return model.eval()
 

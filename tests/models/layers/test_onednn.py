@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_backbone_cfg
 from mmflux.models.layers import onednn
 from mmflux.utils.cpu_info import onednn_bf16_supported
 
@@ -78,8 +78,8 @@ def eager(fn):
 
 def tiny_backbone():
     torch.manual_seed(0)
-    return MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=64, depth=2, num_heads=2),
-                             layer_scale_init_value=0.5)).eval()
+    return MODELS.build(tiny_backbone_cfg(arch=dict(pos_frames=8, pos_side=16),
+                                          layer_scale_init_value=0.5)).eval()
 
 
 # ------------------------------------------------------------------ the decision
@@ -237,7 +237,7 @@ def test_backbone_bf16_autocast(fast_dtypes, op_calls, fast):
 
 def test_avx2_only_cpu_runs_bf16_eager():
     """This CPU limited to AVX2 the way Zen 2 is (oneDNN then has no bf16 primitive)."""
-    code = '''
+    code = f'''
 import torch
 from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
@@ -246,7 +246,7 @@ from mmflux.models.layers import onednn
 init_default_scope('mmaction')
 assert torch.bfloat16 not in onednn.fast_dtypes(), onednn.fast_dtypes()
 torch.manual_seed(0)
-model = MODELS.build(dict(type='FluxViT', arch=dict(embed_dims=64, depth=2, num_heads=2))).eval()
+model = MODELS.build({tiny_backbone_cfg(arch=dict(pos_frames=8, pos_side=16))!r}).eval()
 x = torch.randn(1, 3, 4, 56, 56)
 with torch.inference_mode():
     ref = model(x, budget=32)

@@ -1,25 +1,23 @@
-"""Training randomness keyed by (seed, epoch, sample) and (seed, iteration).
+"""Training randomness keyed by (seed, epoch, sample) and (seed, iteration), end to end.
 
-End to end on a tiny model with every random part on (drop-path, Mixup/CutMix,
-clip erasing, repeated augmentation, random crops): the logged losses do not
-depend on the number of dataloader workers, and a run killed with SIGKILL in
-epoch 2 and resumed with ``--resume`` logs exactly the uninterrupted run's losses.
+A tiny model with every random part on (drop-path, Mixup/CutMix, clip erasing,
+repeated augmentation, random crops): the logged losses do not depend on the
+number of dataloader workers, and a run killed with SIGKILL in epoch 2 and
+resumed with ``--resume`` logs exactly the uninterrupted run's losses.
 """
 import glob
 import json
 import os.path as osp
 import signal
-import sys
 
 import pytest
-import torch
 
-from mmflux.engine import KeyedRandomHook
-from mmflux.models.layers.block import KeyedDropPath
+from conftest import write_tiny_train_config
+from robust_utils import build_video_set, run_tool, train_scalars
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.join(osp.dirname(HERE), 'robustness'))
-from robust_utils import build_video_set, run_tool, train_scalars, write_tiny_config  # noqa: E402
+pytestmark = pytest.mark.slow
+
+HERE = osp.dirname(osp.abspath(__file__))  # sigkill_hook.py, imported by the config
 
 # 6 videos, batch 2: 3 iterations per epoch, 3 epochs; a checkpoint per epoch
 EXTRA = """
@@ -41,12 +39,13 @@ def losses(records):
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('keyed'))
-    video_dir, ann, _ = build_video_set(root, num_plain=6, bad=(), good=())
+    build_video_set(root, num_plain=6, bad=(), good=())
     env = dict(PYTHONPATH=HERE + ':' + osp.dirname(osp.dirname(HERE)))
     out = {}
     for workers in (0, 2):
-        config = write_tiny_config(osp.join(root, f'w{workers}.py'), video_dir, ann,
-                                   train_workers=workers, extra=EXTRA)
+        config = write_tiny_train_config(osp.join(root, f'w{workers}.py'), root, lists='list.txt',
+                                         random_training=True,
+                                         train_dataloader=dict(num_workers=workers), extra=EXTRA)
         work = osp.join(root, f'w{workers}')
         run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'], env=env)
         out[workers] = losses(train_scalars(work))
@@ -62,42 +61,14 @@ def runs(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_losses_do_not_depend_on_the_workers(runs):
     assert sorted(runs[0]) == list(range(1, 10))
     assert runs[0] == runs[2]  # bit-identical floats
 
 
-@pytest.mark.slow
 def test_sigkill_in_epoch_2_then_resume_continues_exactly(runs):
     assert runs['killed_rc'] == -signal.SIGKILL
     # killed in iteration 5 of 9 (epoch 2), before the logger wrote it
     assert sorted(runs['before_kill']) == [1, 2, 3, 4]
     assert sorted(runs['resumed']) == [4, 5, 6, 7, 8, 9]  # resumed at epoch 2's start
     assert runs['resumed'] == {s: runs[2][s] for s in range(4, 10)}
-
-
-def test_hook_keys_drop_path_by_iteration_and_module():
-    """KeyedDropPath: same mask for the same (step seed, tokens), another step another."""
-    path = KeyedDropPath(0.5).train()
-    x = torch.ones(64, 10, 4)
-
-    class Runner:
-        seed, iter = 3, 0
-
-        class message_hub:
-            update_info = staticmethod(lambda *a: None)
-
-        model = torch.nn.Sequential(path)
-
-    hook, runner = KeyedRandomHook(), Runner()
-    hook.before_train(runner)
-    hook.before_train_iter(runner, 0)
-    first = path(x)
-    torch.manual_seed(123)  # the global stream does not matter
-    assert torch.equal(path(x), first)
-    assert not torch.equal(path(x[:, :5]), first[:, :5])  # another budget, another mask
-    runner.iter = 1
-    hook.before_train_iter(runner, 0)
-    assert not torch.equal(path(x), first)
-    assert set(first.unique().tolist()) == {0.0, 2.0}  # drop or scale by 1 / keep
