@@ -64,13 +64,15 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
-    patch_size = model.backbone.patch_size
-    tubelet = model.backbone.tubelet_size
-    from mmflux.evaluation.token_optimization import reduction_grid
+    from mmflux.evaluation.token_optimization import check_side, reduction_grid
     from mmflux.utils.tables import markdown_table
+    try:  # the backbone owns the token geometry: reduction_grid counts with its num_tokens
+        check_side(args.side, model.backbone, '--side')
+    except (TypeError, ValueError) as err:
+        sys.exit(f'error: {err}')
     settings = []
     for budget in args.budgets:
-        reduced = reduction_grid(budget, args.side, None, patch_size, tubelet)
+        reduced = reduction_grid(budget, args.side, model.backbone)
         if reduced is not None:
             settings.append((budget, 'grid reduction', reduced, None))
         if args.to_grid:

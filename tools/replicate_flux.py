@@ -109,11 +109,12 @@ class Replication:
         from mmengine.config import Config
         self.base = Config.fromfile(BASE_CONFIG)  # read once; the runs override it
         backbone = self.base.model.backbone
-        self.patch, self.tubelet = backbone.patch_size, backbone.tubelet_size
+        from mmflux.models.geometry import TokenGeometry
+        # the base config's sizes (no model is built here), as both backbones are given them
+        self.geometry = TokenGeometry(patch_size=backbone.patch_size,
+                                      tubelet_size=backbone.tubelet_size)
         self.frames, self.side = self.base.test_frames, self.base.test_side  # the standard grid
-        from mmflux.models.geometry import num_tokens
-        self.base_tokens = num_tokens(self.frames, self.side, self.side, self.patch,
-                                      self.tubelet)  # 256
+        self.base_tokens = self.geometry.num_tokens(self.frames, self.side, self.side)  # 256
         self.budgets = {f: self.base_tokens // int(f.split('/')[-1]) for f in FRACTIONS}
         self.to_frames = (2, 4, 8) if self.quick else (2, 4, 8, 12, 16)
         self.to_sides = (42, 56, 70)
@@ -128,11 +129,12 @@ class Replication:
                         train_cfg=dict(budgets=(budget, ), heads=(0, )))
 
         arch = self.base.model.backbone.arch
+        geometry = self.geometry
         vit = dict(backbone=dict(
             _delete_=True, type='SelectiveVisionTransformer',
             selector=dict(type='GroupDynamicSelector', exact_count=True),
-            vit=dict(type='VisionTransformer', img_size=self.side, patch_size=self.patch,
-                     num_frames=self.frames, tubelet_size=self.tubelet,
+            vit=dict(type='VisionTransformer', img_size=self.side, patch_size=geometry.patch_size,
+                     num_frames=self.frames, tubelet_size=geometry.tubelet_size,
                      embed_dims=arch['embed_dims'], depth=arch['depth'], num_heads=arch['num_heads'],
                      # the recipe's initial residual scale (MMAction2's ViT calls it init_values):
                      # without it the from-scratch ViT stayed at chance in an earlier run
@@ -279,11 +281,11 @@ class Replication:
         """Every test setting of one run, by cell key ``fraction:method[:draw]``."""
         from mmflux.evaluation.token_optimization import Setting, reduction_grid
         gd, rnd = 'GroupDynamicSelector', 'RandomSelector'
-        frames = range(self.tubelet, self.frames + 1, self.tubelet)
+        tubelet = self.geometry.tubelet_size
+        frames = range(tubelet, self.frames + 1, tubelet)
         out = {}
         for fraction, budget in self.budgets.items():
-            t, s = reduction_grid(budget, self.side, frames, self.patch, self.tubelet,
-                                  shrink_side=True)
+            t, s = reduction_grid(budget, self.side, self.geometry, frames, shrink_side=True)
             out[f'{fraction}:grid'] = Setting(t, s, None, gd, 'grid_reduction')
             if budget < self.base_tokens:  # at full budget the selectors keep everything
                 out[f'{fraction}:group_dynamic'] = Setting(self.frames, self.side, budget, gd,

@@ -41,7 +41,8 @@ from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency
 from mmflux.evaluation.test_grid import cfg_options, read_test_grid
 from mmflux.evaluation.to_plan import TOPlan, pareto_front
 from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_sides,
-                                                  check_grid)
+                                                  check_frames, check_side)
+from mmflux.models.geometry import token_geometry
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 from mmflux.utils.flops import count_macs
 from mmflux.utils.tables import markdown_table
@@ -119,7 +120,7 @@ def measure(args, model, choices, baselines):
     return cost
 
 
-def build_plan(args, cfg, model, choices, baselines, times):
+def build_plan(args, cfg, geometry, choices, baselines, times):
     reported = {(c.budget, c.selector): c for c in choices}
     settings = []
     for c in choices:
@@ -132,8 +133,7 @@ def build_plan(args, cfg, model, choices, baselines, times):
                 kept_tokens=r.kept_tokens, chosen_for_budget=chosen))
     plan = TOPlan(settings, dict(
         config=args.config, checkpoint=args.checkpoint,
-        patch_size=int(getattr(model.backbone, 'patch_size', 0)),
-        tubelet_size=int(getattr(model.backbone, 'tubelet_size', 1)),
+        patch_size=geometry.patch_size, tubelet_size=geometry.tubelet_size,
         selection_split=args.select_ann, evaluation_split=args.eval_ann,
         num_clips=args.num_clips, machine=machine_info(args.runtime, args.device)
         if args.latency else None,
@@ -298,20 +298,25 @@ def main(argv=None):
     except CheckpointMismatchError as err:
         sys.exit(f'error: {err}')
     model.eval()
-    patch = int(getattr(model.backbone, 'patch_size', 14))
-    tubelet = int(getattr(model.backbone, 'tubelet_size', 1))
+    try:
+        geometry = token_geometry(model.backbone)  # the backbone owns patch and tubelet size
+    except TypeError as err:
+        sys.exit(f'error: {err}')
     grid = read_test_grid(cfg)
     side = grid.side if grid else 224
-    sides = args.sides or candidate_sides(side, patch)
+    sides = args.sides or candidate_sides(side, geometry)
+    standard_what = '--standard-side' if args.standard_side else \
+        "the config's test side (the default --standard-side)"
     args.standard_side = args.standard_side or side
     try:
-        for s in sides + [args.standard_side]:
-            check_grid(tubelet, s, patch, tubelet, 'candidate side')
+        for s in sides:
+            check_side(s, geometry, '--sides' if args.sides else 'candidate side')
+        check_side(args.standard_side, geometry, standard_what)
         for t in args.frames:
-            check_grid(t, patch, patch, tubelet, f'--frames {t}:')
+            check_frames(t, geometry, '--frames')
     except ValueError as err:
         sys.exit(f'error: {err} (the backbone {type(model.backbone).__name__} has patch_size '
-                 f'{patch}, tubelet_size {tubelet})')
+                 f'{geometry.patch_size}, tubelet_size {geometry.tubelet_size})')
     args.select_ann = args.select_ann or cfg.val_dataloader['dataset']['ann_file']
     args.eval_ann = args.eval_ann or cfg.test_dataloader['dataset']['ann_file']
     os.makedirs(args.out_dir, exist_ok=True)
@@ -329,7 +334,7 @@ def main(argv=None):
         times['same_results'] = same
         times['ratio'] = times['per_grid_s'] / times['decode_once_s']
     measure(args, model, choices, baselines)
-    plan = build_plan(args, cfg, model, choices, baselines, times)
+    plan = build_plan(args, cfg, geometry, choices, baselines, times)
     table = write_tables(args.out_dir, choices, baselines)
     write_predictions(args.out_dir, optimizer.predictions)
     plot_latency(args.out_dir, plan)

@@ -25,7 +25,7 @@ from ..evaluation import set_test_grid
 from ..utils.checkpoint_fit import load_for_inference
 from ..version import __version__
 from ._requires import require
-from .exportable import ExportableRecognizer, grid_tokens
+from .exportable import ExportableRecognizer
 
 FORMATS = ('onnx', 'openvino')
 INPUT_NAME = 'clips'
@@ -53,7 +53,7 @@ def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], fram
 
 def _check_exportable(model, frames: int, side: int, budget: Optional[int]) -> None:
     selector = getattr(model.backbone, 'selector', None)
-    total = grid_tokens(model.backbone, frames, side)
+    total = model.backbone.num_tokens(frames, side, side)
     if budget is not None and budget < total and type(selector).__name__ == 'RandomSelector':
         raise ValueError('model.backbone.selector is RandomSelector: a random selection cannot be '
                          'exported exactly; export with --budget all or the GroupDynamicSelector.')

@@ -12,15 +12,6 @@ import torch
 from torch import nn
 
 
-def grid_tokens(backbone: nn.Module, frames: int, side: int) -> int:
-    """Patch tokens of a ``frames`` x ``side`` x ``side`` clip (before selection).
-
-    The backbone owns the geometry (``backbone.num_tokens``); it raises a clear
-    error for a grid that is not a multiple of its patch / tubelet size.
-    """
-    return int(backbone.num_tokens(frames, side, side))
-
-
 class ExportableRecognizer(nn.Module):
     """``recognizer`` fixed at ``budget`` (None: all tokens) on a ``frames`` x ``side`` grid.
 
@@ -36,7 +27,8 @@ class ExportableRecognizer(nn.Module):
         self.cls_head = recognizer.cls_head
         self.budget = budget
         self.frames, self.side = int(frames), int(side)
-        self.num_patches = grid_tokens(self.backbone, frames, side)
+        # the backbone owns the geometry; it names the fix for a grid it cannot cut
+        self.num_patches = self.backbone.num_tokens(self.frames, self.side, self.side)
         # the head exactly as the recognizer picks it (test_cfg.head or nearest budget)
         example = torch.zeros(1, 3, self.frames, self.side, self.side)
         saved = recognizer.test_cfg

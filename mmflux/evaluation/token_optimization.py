@@ -25,6 +25,7 @@ from mmengine.utils import ProgressBar
 
 from mmaction.registry import DATASETS, MODELS
 from ..datasets.robust_dataset import log_event
+from ..models.geometry import token_geometry
 from .decode_once import MultiGridDecoder
 from .test_grid import set_test_grid
 
@@ -74,48 +75,64 @@ class BudgetChoice:
 
 
 # ------------------------------------------------------------------ grids
-def grid_tokens(frames: int, side: int, patch_size: int = 14, tubelet_size: int = 1) -> int:
-    """Patch tokens of a frames x side x side grid (before selection)."""
-    return frames // tubelet_size * (side // patch_size)**2
+# Every helper takes the geometry owner (the built backbone, or a TokenGeometry a
+# tool built from its config) and counts tokens with its num_tokens: no patch or
+# tubelet size is assumed here.
+def check_side(side: int, geometry, what: str = 'side') -> None:
+    """Refuse a side that is not a positive multiple of the patch, naming the nearest one."""
+    patch = token_geometry(geometry).patch_size
+    if side < patch or side % patch:
+        near = max(patch, round(side / patch) * patch)
+        raise ValueError(f'{what} {side} is not a multiple of the patch size {patch}; '
+                         f'use {near}.')
 
 
-def check_grid(frames: int, side: int, patch_size: int, tubelet_size: int = 1,
-               what: str = 'grid') -> None:
+def check_frames(frames: int, geometry, what: str = 'frames') -> None:
+    """Refuse a frame count that is not a positive multiple of the tubelet, naming the nearest."""
+    tubelet = token_geometry(geometry).tubelet_size
+    if frames < tubelet or frames % tubelet:
+        near = max(tubelet, round(frames / tubelet) * tubelet)
+        raise ValueError(f'{what} {frames} is not a multiple of the tubelet size {tubelet}; '
+                         f'use {near}.')
+
+
+def check_grid(frames: int, side: int, geometry, what: str = 'grid') -> None:
     """Refuse a grid the backbone cannot embed, naming the nearest that it can."""
-    if side < patch_size or side % patch_size:
-        near = max(patch_size, round(side / patch_size) * patch_size)
-        raise ValueError(f'{what} {frames}x{side}: the side {side} is not a multiple of the '
-                         f'patch size {patch_size}; use {near}.')
-    if frames < tubelet_size or frames % tubelet_size:
-        near = max(tubelet_size, round(frames / tubelet_size) * tubelet_size)
-        raise ValueError(f'{what} {frames}x{side}: {frames} frames is not a multiple of the '
-                         f'tubelet size {tubelet_size}; use {near}.')
+    check_side(side, geometry, f'{what} {frames}x{side}: the side')
+    check_frames(frames, geometry, f'{what} {frames}x{side}: frames')
 
 
-def candidate_sides(side: int, patch_size: int) -> List[int]:
+def candidate_sides(side: int, geometry) -> List[int]:
     """Default candidate sides: the test side and -1, +1, +2 patches, all multiples of
     the patch size (the test side rounded to one first)."""
-    base = max(patch_size, round(side / patch_size) * patch_size)
-    return sorted({base + k * patch_size for k in (-1, 0, 1, 2)} - {0})
+    patch = token_geometry(geometry).patch_size
+    base = max(patch, round(side / patch) * patch)
+    return sorted({base + k * patch for k in (-1, 0, 1, 2)} - {0})
 
 
-def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int],
-                    patch_size: int = 14, max_ratio: float = 8.0,
-                    tubelet_size: int = 1) -> List[Tuple[int, int]]:
-    """Grids whose token count is >= ``budget`` and at most ``max_ratio`` times it."""
+def candidate_grids(budget: int, frames: Iterable[int], sides: Iterable[int], geometry,
+                    max_ratio: float = 8.0) -> List[Tuple[int, int]]:
+    """Grids whose token count is >= ``budget`` and at most ``max_ratio`` times it.
+
+    Frame counts that are not a multiple of the tubelet are skipped; a side the
+    backbone cannot embed is refused (:func:`check_grid` names the fix).
+    """
+    g = token_geometry(geometry)
+    sides = list(sides)
+    for s in sides:
+        check_side(s, g, 'candidate side')
     grids = []
     for t in frames:
-        if t % tubelet_size:
+        if t % g.tubelet_size:
             continue
         for s in sides:
-            n = grid_tokens(t, s, patch_size, tubelet_size)
+            n = g.num_tokens(t, s, s)
             if budget <= n <= max_ratio * budget:
                 grids.append((int(t), int(s)))
     return sorted(grids)
 
 
-def reduction_grid(budget: int, side: int, frames: Optional[Iterable[int]] = None,
-                   patch_size: int = 14, tubelet_size: int = 1,
+def reduction_grid(budget: int, side: int, geometry, frames: Optional[Iterable[int]] = None,
                    shrink_side: bool = False) -> Optional[Tuple[int, int]]:
     """Plain grid reduction, the baseline of every report: the most frames at ``side``
     whose tokens fit the budget.
@@ -124,20 +141,21 @@ def reduction_grid(budget: int, side: int, frames: Optional[Iterable[int]] = Non
     not even one tubelet fits at ``side``: None, or with ``shrink_side`` one
     tubelet at the largest smaller side (a multiple of the patch) that fits.
     """
+    g = token_geometry(geometry)
+    patch, tubelet = g.patch_size, g.tubelet_size
+    check_side(side, g, 'grid-reduction side')
     if frames is None:
-        per_tubelet = grid_tokens(tubelet_size, side, patch_size, tubelet_size)
-        count = budget // per_tubelet * tubelet_size if per_tubelet else 0
-        fitting = [count] if count >= tubelet_size else []
+        per_tubelet = g.num_tokens(tubelet, side, side)
+        count = budget // per_tubelet * tubelet
+        fitting = [count] if count >= tubelet else []
     else:
-        fitting = [t for t in frames if t % tubelet_size == 0
-                   and grid_tokens(t, side, patch_size, tubelet_size) <= budget]
+        fitting = [t for t in frames if t % tubelet == 0 and g.num_tokens(t, side, side) <= budget]
     if fitting:
         return max(fitting), side
     if shrink_side:
-        sides = [s for s in range(patch_size, side, patch_size)
-                 if grid_tokens(tubelet_size, s, patch_size, tubelet_size) <= budget]
+        sides = [s for s in range(patch, side, patch) if g.num_tokens(tubelet, s, s) <= budget]
         if sides:
-            return tubelet_size, max(sides)
+            return tubelet, max(sides)
     return None
 
 
@@ -182,8 +200,8 @@ class TokenOptimizer:
         self.progress = progress
         self.decode_once = decode_once
         self.seed = seed
-        self.patch_size = getattr(model.backbone, 'patch_size', 14)
-        self.tubelet_size = getattr(model.backbone, 'tubelet_size', 1)
+        # the backbone owns the token geometry (TypeError naming it when it has none)
+        self.geometry = token_geometry(model.backbone)
         self.predictions: List[Dict] = []  # one row per (video, setting), for audits
         self._selectors = {}
         # the built model's counting rule, kept when the selector is swapped
@@ -227,8 +245,8 @@ class TokenOptimizer:
         return GridResult(budget=setting.budget, frames=setting.frames, side=setting.side,
                           selector=setting.selector, split=split, top1=correct / total,
                           num_videos=total, kept_tokens=int(kept), method=setting.method,
-                          grid_tokens=grid_tokens(setting.frames, setting.side, self.patch_size,
-                                                  self.tubelet_size), num_failed=failed)
+                          grid_tokens=self.geometry.num_tokens(setting.frames, setting.side,
+                                                               setting.side), num_failed=failed)
 
     def _record(self, sample, setting: Setting, split: str) -> bool:
         pred = int(sample.pred_score.argmax().item())
@@ -326,14 +344,11 @@ class TokenOptimizer:
                select_ann: str, selectors: Sequence[str] = ('GroupDynamicSelector', ),
                max_ratio: float = 8.0) -> List[BudgetChoice]:
         """The best grid per budget and selector, scored on ``select_ann`` only."""
-        for s in sides:
-            check_grid(self.tubelet_size, s, self.patch_size, self.tubelet_size, 'candidate side')
         choices: List[BudgetChoice] = []
         candidates: List[Setting] = []
         counts: List[int] = []  # candidates per choice, in order
         for budget in budgets:
-            grids = candidate_grids(budget, frames, sides, self.patch_size, max_ratio,
-                                    self.tubelet_size)
+            grids = candidate_grids(budget, frames, sides, self.geometry, max_ratio)
             if not grids:
                 raise ValueError(f'No candidate grid reaches {budget} tokens with frames {list(frames)} '
                                  f'and sides {list(sides)}; add larger frames/sides.')
@@ -367,8 +382,7 @@ class TokenOptimizer:
                                    for c in choices]
         baselines: List[Tuple[int, Setting]] = []
         for budget in budgets:
-            reduced = reduction_grid(budget, standard_side, frames, self.patch_size,
-                                     self.tubelet_size)
+            reduced = reduction_grid(budget, standard_side, self.geometry, frames)
             if reduced is not None:
                 baselines.append((budget, Setting(reduced[0], reduced[1], None, selectors[0],
                                                   'grid_reduction')))

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from mmaction.registry import MODELS
-from mmflux.models.geometry import BackboneOutput, num_tokens, token_grid
+from mmflux.models.geometry import (BackboneOutput, TokenGeometry, num_tokens, token_geometry,
+                                    token_grid)
 from conftest import small_plug_and_play_cfg, tiny_model_cfg
 
 
@@ -38,6 +39,28 @@ def test_backbones_answer_for_their_own_geometry(backbones):
     assert (vit.patch_size, vit.tubelet_size, vit.num_prefix_tokens) == (16, 2, 0)
     assert flux.token_grid(6, 42, 70) == (6, 3, 5)
     assert vit.num_tokens(16, 224, 224) == 1568
+    # the same facts as one value, what grid helpers are handed
+    assert flux.geometry == TokenGeometry(patch_size=14, tubelet_size=1)
+    assert vit.geometry == TokenGeometry(patch_size=16, tubelet_size=2)
+    geometry = vit.geometry
+    assert token_geometry(vit) == geometry and token_geometry(geometry) is geometry
+    for backbone in (flux, vit):
+        for grid in ((2, 112, 112), (4, 112, 224), (16, 224, 224)):
+            assert backbone.geometry.num_tokens(*grid) == backbone.num_tokens(*grid)
+            assert backbone.geometry.token_grid(*grid) == backbone.token_grid(*grid)
+
+
+def test_token_geometry_has_no_defaults_and_checks_its_sizes():
+    with pytest.raises(TypeError):
+        TokenGeometry(14)  # noqa  (no default tubelet)
+    with pytest.raises(TypeError, match="TokenGeometry.patch_size='14': not an int"):
+        TokenGeometry('14', 1)
+    with pytest.raises(ValueError, match='TokenGeometry.tubelet_size=0: must be a positive int'):
+        TokenGeometry(14, 0)
+    with pytest.raises(ValueError, match='width 50 is not a positive multiple of the patch size 16'):
+        TokenGeometry(16, 2).num_tokens(4, 64, 50)
+    with pytest.raises(TypeError, match='dict does not expose a token geometry'):
+        token_geometry(dict(patch_size=14, tubelet_size=1))
 
 
 @pytest.mark.parametrize('which,shape,budget', [(0, (2, 3, 6, 42, 70), 40),

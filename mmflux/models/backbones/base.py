@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, num_tokens, token_grid
+from ..geometry import BackboneOutput, TokenGeometry, num_tokens, token_grid
 from ..selectors import BaseTokenSelector, check_budget
 
 
@@ -46,6 +46,20 @@ class BaseFluxBackbone(BaseModule):
         return MODELS.build(cfg)
 
     # ------------------------------------------------------------ geometry
+    @property
+    def geometry(self) -> TokenGeometry:
+        """Patch and tubelet size as one value: what grid helpers are handed (its
+        ``num_tokens`` / ``token_grid`` are this backbone's)."""
+        patch_size = getattr(self, 'patch_size', None)
+        tubelet_size = getattr(self, 'tubelet_size', None)
+        if patch_size is None or tubelet_size is None:
+            missing = [n for n, v in (('patch_size', patch_size), ('tubelet_size', tubelet_size))
+                       if v is None]
+            raise TypeError(f'{type(self).__name__} does not set {" and ".join(missing)}, so it '
+                            'has no token geometry; a BaseFluxBackbone sets patch_size and '
+                            'tubelet_size in its __init__ (the sizes its patch embedding cuts).')
+        return TokenGeometry(patch_size, tubelet_size)
+
     def token_grid(self, frames: int, height: int, width: int) -> Tuple[int, int, int]:
         """(t, h, w) patch tokens of a ``frames x height x width`` clip."""
         return token_grid(frames, height, width, self.patch_size, self.tubelet_size)

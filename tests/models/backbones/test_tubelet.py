@@ -7,7 +7,7 @@ import torch
 from mmaction.registry import MODELS
 
 from mmflux.datasets.flux_batch_sampler import flux_grid_pairs
-from mmflux.evaluation.token_optimization import candidate_grids, grid_tokens, reduction_grid
+from mmflux.evaluation.token_optimization import candidate_grids, reduction_grid
 from mmflux.utils.flops import analytic_macs, count_macs
 from conftest import tiny_model_cfg
 
@@ -39,11 +39,12 @@ def test_fluxvit_tubelet_selection_and_macs(frames):
 
 
 def test_sampler_and_token_optimizer_count_tubelet_tokens():
-    assert grid_tokens(8, 56, patch_size=7, tubelet_size=2) == 256
+    backbone = _tiny_tubelet_model().backbone  # the owner of the 7 px x 2 frame geometry
+    assert backbone.num_tokens(8, 56, 56) == backbone.geometry.num_tokens(8, 56, 56) == 256
     pairs = flux_grid_pairs((6, 13, 2), (42, 71, 7), (192, 400), patch_size=7, tubelet_size=2)
     assert all(192 <= t // 2 * (r // 7)**2 <= 400 for t, r in pairs)
     assert (8, 56) in pairs and (12, 70) not in pairs  # 6 x 100 = 600 tokens
     with pytest.raises(ValueError, match='tubelet_size=2'):
         flux_grid_pairs((5, 13, 2), (42, 71, 7), None, patch_size=7, tubelet_size=2)
-    assert (3, 56) not in candidate_grids(64, [3, 4], [56], patch_size=7, tubelet_size=2)
-    assert reduction_grid(128, 56, [2, 4, 6, 8], patch_size=7, tubelet_size=2) == (4, 56)
+    assert candidate_grids(64, [3, 4], [56], backbone) == [(4, 56)]  # 3 frames: no tubelets
+    assert reduction_grid(128, 56, backbone, [2, 4, 6, 8]) == (4, 56)
