@@ -78,22 +78,21 @@ class BudgetChoice:
 # Every helper takes the geometry owner (the built backbone, or a TokenGeometry a
 # tool built from its config) and counts tokens with its num_tokens: no patch or
 # tubelet size is assumed here.
+def _check_multiple(value: int, unit: int, unit_name: str, what: str) -> None:
+    """Refuse ``value`` unless it is a positive multiple of ``unit``, naming the nearest one."""
+    if value < unit or value % unit:
+        near = max(unit, round(value / unit) * unit)
+        raise ValueError(f'{what} {value} is not a multiple of the {unit_name} {unit}; use {near}.')
+
+
 def check_side(side: int, geometry, what: str = 'side') -> None:
     """Refuse a side that is not a positive multiple of the patch, naming the nearest one."""
-    patch = token_geometry(geometry).patch_size
-    if side < patch or side % patch:
-        near = max(patch, round(side / patch) * patch)
-        raise ValueError(f'{what} {side} is not a multiple of the patch size {patch}; '
-                         f'use {near}.')
+    _check_multiple(side, token_geometry(geometry).patch_size, 'patch size', what)
 
 
 def check_frames(frames: int, geometry, what: str = 'frames') -> None:
     """Refuse a frame count that is not a positive multiple of the tubelet, naming the nearest."""
-    tubelet = token_geometry(geometry).tubelet_size
-    if frames < tubelet or frames % tubelet:
-        near = max(tubelet, round(frames / tubelet) * tubelet)
-        raise ValueError(f'{what} {frames} is not a multiple of the tubelet size {tubelet}; '
-                         f'use {near}.')
+    _check_multiple(frames, token_geometry(geometry).tubelet_size, 'tubelet size', what)
 
 
 def check_grid(frames: int, side: int, geometry, what: str = 'grid') -> None:
