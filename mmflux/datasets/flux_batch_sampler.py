@@ -17,8 +17,8 @@ Accepted grids (Python ``range`` semantics, end exclusive)::
     token_window[0] <= (T // tubelet_size) * (R // patch_size) ** 2 <= token_window[1]
 
 The defaults ``frames=(6, 26, 2)``, ``sides=(112, 364, 28)``,
-``token_window=(2048, 6144)`` (the window every released script uses) give the
-41 pairs listed in the spec; each batch draws one of them uniformly, which is
+``token_window=(2048, 6144)`` (the window every released script uses) give, with
+the released backbones' 14 px x 1 frame patches, the 41 pairs listed in the spec; each batch draws one of them uniformly, which is
 the distribution of the reference's rejection sampling.
 
 Differences from the reference, on purpose:
@@ -61,6 +61,12 @@ Usage::
 
 A fixed grid (baseline) is ``frames=8, sides=224`` (ints); set
 ``token_window=None`` to disable the token filter.
+
+Patch and tubelet size have no default: they are the backbone's.
+:class:`~mmflux.engine.FluxRunner` (``runner_type`` of mmflux's configs) fills
+them from the built model (:func:`with_backbone_geometry`); with any other
+runner the config sets them, and building the sampler without them is refused
+with that fix, never counted with a guessed 14 px x 1 frame.
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
@@ -70,7 +76,7 @@ from mmengine.dist import sync_random_seed
 from torch.utils.data import BatchSampler, Sampler
 
 from mmaction.registry import DATA_SAMPLERS
-from mmflux.models.geometry import num_tokens
+from mmflux.models.geometry import num_tokens, token_geometry
 from mmflux.utils.keyed_random import keyed_generator, keyed_seed
 
 RangeSpec = Union[int, Sequence[int], range]
@@ -107,9 +113,9 @@ def _as_range(value: RangeSpec, key: str, example: str) -> range:
 
 def flux_grid_pairs(frames: RangeSpec = (6, 26, 2),
                     sides: RangeSpec = (112, 364, 28),
-                    token_window: Optional[Sequence[int]] = (2048, 6144),
-                    patch_size: int = 14,
-                    tubelet_size: int = 1) -> List[Tuple[int, int]]:
+                    token_window: Optional[Sequence[int]] = (2048, 6144), *,
+                    patch_size: int,
+                    tubelet_size: int) -> List[Tuple[int, int]]:
     """All accepted ``(T, R)`` pairs, T-major then R, validated.
 
     Raises:
@@ -192,11 +198,11 @@ class FluxBatchSampler(BatchSampler):
         token_window (tuple | None): inclusive ``(min, max)`` of
             ``(T // tubelet_size) * (R // patch_size) ** 2``; None disables the
             filter. Defaults to ``(2048, 6144)``.
-        patch_size (int): spatial patch size. Defaults to 14. Under
+        patch_size (int): the backbone's spatial patch size. Under
             :class:`~mmflux.engine.FluxRunner` (mmflux's configs) a config that
-            leaves it out gets the backbone's (:func:`with_backbone_geometry`).
-        tubelet_size (int): frames per patch of the backbone. Defaults to 1
-            (the backbone's under ``FluxRunner``, as ``patch_size``).
+            leaves it out gets the backbone's (:func:`with_backbone_geometry`);
+            elsewhere it is required.
+        tubelet_size (int): frames per patch of the backbone; as ``patch_size``.
         seed (int, optional): seed of the grid draws; must be equal on all
             ranks. None: the wrapped sampler's ``seed`` if it has an int one,
             else ``sync_random_seed()``.
@@ -210,17 +216,26 @@ class FluxBatchSampler(BatchSampler):
                  frames: RangeSpec = (6, 26, 2),
                  sides: RangeSpec = (112, 364, 28),
                  token_window: Optional[Sequence[int]] = (2048, 6144),
-                 patch_size: int = 14,
-                 tubelet_size: int = 1,
+                 patch_size: Optional[int] = None,
+                 tubelet_size: Optional[int] = None,
                  seed: Optional[int] = None,
                  drop_last: bool = True) -> None:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(
                 batch_size, bool) or batch_size <= 0:
             raise ValueError(f'train_dataloader.batch_size={batch_size!r} must be '
                              'a positive int.')
+        missing = [k for k, v in (('patch_size', patch_size), ('tubelet_size', tubelet_size))
+                   if v is None]
+        if missing:
+            raise ValueError(
+                f'batch_sampler.{" and ".join(missing)} not set: the sampler counts tokens with '
+                "the backbone's patch and tubelet sizes. Use runner_type='FluxRunner' (set by "
+                "mmflux's configs/_base_/default_runtime.py), which takes them from the built "
+                'backbone, or set batch_sampler.patch_size / tubelet_size to the backbone\'s '
+                '(14 and 1 for the released FluxViT).')
         super().__init__(sampler, int(batch_size), bool(drop_last))
         self.pairs: List[Tuple[int, int]] = flux_grid_pairs(
-            frames, sides, token_window, patch_size, tubelet_size)
+            frames, sides, token_window, patch_size=patch_size, tubelet_size=tubelet_size)
         self.patch_size = int(patch_size)
         self.tubelet_size = int(tubelet_size)
         self.token_window = None if token_window is None else tuple(token_window)
@@ -326,16 +341,26 @@ class FluxBatchSampler(BatchSampler):
 def with_backbone_geometry(batch_sampler_cfg: dict, backbone) -> dict:
     """A ``FluxBatchSampler`` config that counts tokens as ``backbone`` cuts them.
 
-    The backbone owns its patch and tubelet sizes; configs need not repeat them
-    for the sampler. Sizes the config sets itself are kept (a mismatch is then
-    reported by the config check, naming both).
+    The backbone owns its patch and tubelet sizes (its ``geometry``); configs
+    need not repeat them for the sampler. Sizes the config sets itself are kept
+    (a mismatch is then reported by the config check, naming both). A sampler
+    that leaves a size out and a backbone without a geometry are refused, naming
+    the backbone: nothing falls back to a guessed size.
     """
     kind = batch_sampler_cfg.get('type')
     name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
-    if name.split('.')[-1] != 'FluxBatchSampler' or backbone is None:
+    keys = ('patch_size', 'tubelet_size')
+    if name.split('.')[-1] != 'FluxBatchSampler' or all(k in batch_sampler_cfg for k in keys):
         return batch_sampler_cfg
+    try:
+        geometry = token_geometry(backbone)
+    except TypeError as err:
+        unset = ' and '.join(k for k in keys if k not in batch_sampler_cfg)
+        raise ValueError(
+            f'train_dataloader.batch_sampler.{unset} not set, and the model\'s backbone '
+            f'({type(backbone).__name__}) cannot give them: {err} Fix: set '
+            f'batch_sampler.patch_size and tubelet_size in the config.') from None
     out = dict(batch_sampler_cfg)
-    for key in ('patch_size', 'tubelet_size'):
-        if key not in out and hasattr(backbone, key):
-            out[key] = int(getattr(backbone, key))
+    out.setdefault('patch_size', geometry.patch_size)
+    out.setdefault('tubelet_size', geometry.tubelet_size)
     return out

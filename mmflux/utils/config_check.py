@@ -203,6 +203,10 @@ def _build_batch_sampler(cfg: Any, backbone=None) -> Any:
     if not isinstance(spec, dict) or _registered(DATA_SAMPLERS, spec) is None:
         return None
     if str(cfg.get('runner_type', '')).split('.')[-1] == 'FluxRunner':
+        if backbone is None:  # the model's own errors are reported
+            raise ValueError('train_dataloader.batch_sampler: not checked, since it counts tokens '
+                             'with the backbone\'s patch and tubelet sizes and the model did not '
+                             'build; fix the model, then check again.')
         spec = with_backbone_geometry(spec, backbone)
     try:
         return DATA_SAMPLERS.build(dict(spec, sampler=range(1), batch_size=1, seed=0))

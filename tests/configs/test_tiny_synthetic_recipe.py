@@ -17,7 +17,8 @@ def test_tiny_recipe_trains_on_every_sampled_grid():
     # the sampler as FluxRunner builds it: with the backbone's patch and tubelet sizes
     sampler = with_backbone_geometry(cfg.train_dataloader.batch_sampler, model.backbone)
     pairs = flux_grid_pairs(sampler['frames'], sampler['sides'], sampler['token_window'],
-                            sampler['patch_size'], sampler['tubelet_size'])
+                            patch_size=sampler['patch_size'],
+                            tubelet_size=sampler['tubelet_size'])
     samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
     lo, hi = sampler['token_window']
     for frames, side in (pairs[0], pairs[len(pairs) // 2], pairs[-1]):

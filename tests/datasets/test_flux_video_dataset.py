@@ -154,7 +154,7 @@ def test_runner_builds_the_recommended_train_dataloader(video_dir):
              sampler=dict(type='DefaultSampler', shuffle=True),
              batch_sampler=dict(type='FluxBatchSampler', frames=(6, 26, 2),
                                 sides=(112, 364, 28), token_window=(2048, 6144),
-                                patch_size=14, seed=None),
+                                patch_size=14, tubelet_size=1, seed=None),
              collate_fn=dict(type='repeat_pseudo_collate'),
              dataset=dict(type='FluxVideoDataset', ann_file=str(video_dir / 'ann.txt'),
                           data_prefix=dict(video=str(video_dir)),
@@ -221,7 +221,7 @@ def test_keyed_batches_do_not_depend_on_the_workers(video_dir):
     """Same batches with 0 and 2 workers, in each epoch; another epoch, other draws."""
     dataset = build(video_dir, mmaction_random_pipeline())
     sampler = FluxBatchSampler(list(range(2)) * 4, batch_size=2, frames=8, sides=28,
-                               token_window=None, seed=5)
+                               token_window=None, patch_size=14, tubelet_size=1, seed=5)
 
     def epoch_inputs(workers, epoch):
         sampler.set_epoch(epoch)

@@ -6,7 +6,8 @@ from conftest import small_plug_and_play_cfg, tiny_model_cfg
 
 
 def sampler(**kwargs):
-    args = dict(frames=(4, 5), sides=(56, 57, 14), token_window=None, seed=0)
+    args = dict(frames=(4, 5), sides=(56, 57, 14), token_window=None, patch_size=14,
+                tubelet_size=1, seed=0)
     return FluxBatchSampler(range(4), 2, **dict(args, **kwargs))
 
 

@@ -114,7 +114,15 @@ def test_all_problems_reported_at_once(cfg):
     cfg.model.test_cfg.token_budget = 0
     cfg.train_dataloader.batch_sampler.token_window = (5000, 6000)
     cfg.model.backbone.selector = dict(type='Nope')
-    assert problems(cfg).startswith('3 problem(s) in the Flux config')
+    message = problems(cfg)
+    assert message.startswith('3 problem(s) in the Flux config')
+    assert "selector.type='Nope'" in message and 'token_budget=0' in message
+    # the sampler counts with the backbone's geometry: said, not guessed, while the model fails
+    assert 'batch_sampler: not checked' in message
+    cfg.model.backbone.selector = dict(type='GroupDynamicSelector')
+    cfg.model.test_cfg.token_budget = None
+    message = problems(cfg)
+    assert message.startswith('1 problem(s)') and 'token_window=(5000, 6000)' in message
 
 
 def test_patch_size_of_a_selective_vit_backbone(cfg):

@@ -44,7 +44,7 @@ def make_runner(work_dir, resume_from=None):
         train_dataloader=dict(
             dataset=EchoDataset(),
             sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_sampler=dict(type='FluxBatchSampler'),
+            batch_sampler=dict(type='FluxBatchSampler', patch_size=14, tubelet_size=1),
             batch_size=4,
             num_workers=0,
             collate_fn=dict(type='pseudo_collate')),
