@@ -120,6 +120,20 @@ def fixture_recipe_cfg(**backbone):
     return cfg
 
 
+#: the grid and budget the deployment tests export at: 6 x 5 x 5 = 150 tokens reduced
+#: to 60 (not a grid the fixture was computed on)
+EXPORT_FRAMES, EXPORT_SIDE, EXPORT_BUDGET = 6, 70, 60
+
+
+def export_fixture_cfg():
+    """:func:`fixture_recipe_cfg` with a stable group-dynamic selector, testing at the
+    export grid and budget (the model the deployment tests export and time)."""
+    from mmflux.evaluation import set_test_grid
+    cfg = fixture_recipe_cfg(selector=dict(type='GroupDynamicSelector', stable=True))
+    set_test_grid(cfg, EXPORT_FRAMES, EXPORT_SIDE, budget=EXPORT_BUDGET)
+    return cfg
+
+
 def fixture_checkpoint(reference, path) -> str:
     """The reference fixture's weights, converted, saved as an mmflux checkpoint."""
     from mmflux.utils.checkpoint_convert import convert_official_state_dict

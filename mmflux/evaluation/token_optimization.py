@@ -60,7 +60,7 @@ class Setting(NamedTuple):
     frames: int
     side: int
     budget: Optional[int]
-    selector: str
+    selector: Optional[str]  # None: the model's own
     method: str = 'to'
     seed: int = 0
 
@@ -203,12 +203,17 @@ class TokenOptimizer:
         self.geometry = token_geometry(model.backbone)
         self.predictions: List[Dict] = []  # one row per (video, setting), for audits
         self._selectors = {}
+        self._own_selector = getattr(model.backbone, 'selector', None)
         # the built model's counting rule, kept when the selector is swapped
         self._exact_count = getattr(getattr(model.backbone, 'selector', None), 'exact_count', False)
 
     # --------------------------------------------------------------- pieces
-    def set_selector(self, selector: str, seed: int = 0) -> None:
-        """Use ``selector`` (a registered type), keeping the model's ``exact_count``."""
+    def set_selector(self, selector: Optional[str], seed: int = 0) -> None:
+        """Use ``selector`` (a registered type), keeping the model's ``exact_count``;
+        None: the model's own selector, as its config built it."""
+        if selector is None:
+            self.model.backbone.selector = self._own_selector
+            return
         key = (selector, seed)
         if key not in self._selectors:
             cfg = dict(type=selector, exact_count=self._exact_count)

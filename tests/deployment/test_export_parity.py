@@ -15,18 +15,11 @@ from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
 from mmflux.deployment import (build_recognizer, build_runtime_model, export_recognizer,  # noqa: E402
                                inference_exported, video_views)
 from mmflux.deployment.export import onnx_to_openvino, sidecar_path  # noqa: E402
-from mmflux.evaluation import set_test_grid  # noqa: E402
-from conftest import REPO_ROOT, fixture_checkpoint, fixture_recipe_cfg, shared_path  # noqa: E402
+from conftest import (EXPORT_BUDGET as BUDGET, EXPORT_FRAMES as FRAMES,  # noqa: E402
+                      EXPORT_SIDE as SIDE, REPO_ROOT, export_fixture_cfg, fixture_checkpoint,
+                      shared_path)
 
-FRAMES, SIDE, BUDGET = 6, 70, 60  # 6 x 5 x 5 = 150 tokens; not a fixture grid
 VIDEOS = ('demo.mp4', 'test.mp4')
-
-
-def fixture_config():
-    """The reference fixture's tiny architecture (embed 64, 14 px patches, 7 classes)."""
-    cfg = fixture_recipe_cfg(selector=dict(type='GroupDynamicSelector', stable=True))
-    set_test_grid(cfg, FRAMES, SIDE, budget=BUDGET)
-    return cfg
 
 
 @pytest.fixture(scope='module')
@@ -35,7 +28,7 @@ def exported(reference, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('deploy')
     ckpt = fixture_checkpoint(reference, tmp / 'tiny.pth')
     cfg_path = str(tmp / 'tiny_fixture.py')
-    fixture_config().dump(cfg_path)
+    export_fixture_cfg().dump(cfg_path)
     onnx_path = str(tmp / 'tiny.onnx')
     meta = export_recognizer(cfg_path, ckpt, FRAMES, SIDE, BUDGET, 'onnx', onnx_path, check=False)
     xml_path = str(tmp / 'tiny.xml')
@@ -76,7 +69,7 @@ def test_views_match_eager_exactly(exported, fmt, video):
 @pytest.mark.parametrize('fmt', ['onnx', 'xml'])
 def test_video_scores_match_inference_recognizer(exported, fmt):
     video = shared_path('data', 'demo.mp4')
-    model = init_recognizer(fixture_config(), exported['ckpt'], device='cpu')
+    model = init_recognizer(export_fixture_cfg(), exported['ckpt'], device='cpu')
     eager = inference_recognizer(model, video)
     result = inference_exported(exported[fmt], video)
     torch.testing.assert_close(result['pred_score'], eager.pred_score, atol=1e-5, rtol=0)

@@ -8,12 +8,13 @@ pytest.importorskip('openvino', reason='deployment extra not installed (requirem
 from mmflux.deployment import build_recognizer  # noqa: E402
 from mmflux.deployment import latency as exported_latency  # noqa: E402
 from mmflux.evaluation.latency import RUNTIMES, measure_latency  # noqa: E402
-from test_export_parity import FRAMES, SIDE, fixture_config  # noqa: E402
+from conftest import (EXPORT_BUDGET as BUDGET, EXPORT_FRAMES as FRAMES,  # noqa: E402
+                      EXPORT_SIDE as SIDE, export_fixture_cfg)
 
 
 @pytest.fixture(scope='module')
 def model():
-    _, recognizer = build_recognizer(fixture_config(), None, FRAMES, SIDE, 60)
+    _, recognizer = build_recognizer(export_fixture_cfg(), None, FRAMES, SIDE, BUDGET)
     return recognizer.eval()
 
 
@@ -27,13 +28,13 @@ def test_latency_runs_the_exported_model(model, runtime, monkeypatch):
         seen['backend'], seen['out'] = self.backend, real(self, clips)
         return seen['out']
     monkeypatch.setattr(exported_latency.RuntimeModel, '__call__', spy)
-    result = measure_latency(model, FRAMES, SIDE, 60, runs=2, warmup=1, runtime=runtime)
+    result = measure_latency(model, FRAMES, SIDE, BUDGET, runs=2, warmup=1, runtime=runtime)
     assert result['runs'] == 2 and 0 < result['min_ms'] <= result['median_ms']
     assert seen['backend'] == runtime
     logits, kept = seen['out']
     x = torch.randn(1, 3, FRAMES, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        eager, info = model.extract_feat(x, stage='head', budget=60)
+        eager, info = model.extract_feat(x, stage='head', budget=BUDGET)
     assert kept.shape == (1, info['num_tokens'])
     assert abs(logits - eager.numpy()).max() < 1e-4
 
@@ -41,6 +42,6 @@ def test_latency_runs_the_exported_model(model, runtime, monkeypatch):
 def test_unknown_runtime_and_device_are_refused(model):
     assert {'pytorch', 'onnxruntime', 'openvino'} <= set(RUNTIMES)
     with pytest.raises(ValueError, match='not available'):
-        measure_latency(model, FRAMES, SIDE, 60, runtime='tensorrt')
+        measure_latency(model, FRAMES, SIDE, BUDGET, runtime='tensorrt')
     with pytest.raises(ValueError, match='measures on the CPU'):
-        measure_latency(model, FRAMES, SIDE, 60, runtime='onnxruntime', device='cuda')
+        measure_latency(model, FRAMES, SIDE, BUDGET, runtime='onnxruntime', device='cuda')
