@@ -7,7 +7,8 @@ optimizer time.
                                      [--cfg-options KEY=VALUE ...] [--json OUT]
 
 The main job's time differs a lot between CPUs (15 min on a Xeon with AVX-512/AMX,
-50 min reported on a 2-core AMD EPYC Zen 2 with AVX2 only). This script measures,
+23.5 min on an AMD EPYC Zen 3 with AVX2 only, 50 min reported on a 2-core Zen 2;
+docs/main_job_time.md). This script measures,
 in one run on the machine at hand, the two things that decide it:
 
 * ``data``: real batches drawn from the config's train dataloader (its workers,
