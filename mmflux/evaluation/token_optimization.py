@@ -205,7 +205,7 @@ class TokenOptimizer:
         self._selectors = {}
         self._own_selector = getattr(model.backbone, 'selector', None)
         # the built model's counting rule, kept when the selector is swapped
-        self._exact_count = getattr(getattr(model.backbone, 'selector', None), 'exact_count', False)
+        self._exact_count = getattr(self._own_selector, 'exact_count', False)
 
     # --------------------------------------------------------------- pieces
     def set_selector(self, selector: Optional[str], seed: int = 0) -> None:
