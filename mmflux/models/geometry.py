@@ -91,6 +91,27 @@ def token_geometry(owner: Any) -> TokenGeometry:
                     'model.backbone) or TokenGeometry(patch_size=..., tubelet_size=...).')
 
 
+class PatchEmbedding(NamedTuple):
+    """A clip's patch tokens before selection, positions and blocks.
+
+    What a budget-aware backbone's ``embed_patches`` returns so that several
+    budgets can run from one embedding (a test-time cascade embeds once).
+    tokens: (B, t, h * w, C) patch embeddings, before positional embedding.
+    grid: (t, h, w) token grid of the input.
+    scores: the selector's budget-independent scores of these tokens (e.g. the
+        group-dynamic selector's inter-frame change), or None when not computed
+        or the selector has none.
+    """
+    tokens: torch.Tensor
+    grid: Tuple[int, int, int]
+    scores: Optional[torch.Tensor] = None
+
+    def rows(self, index: torch.Tensor) -> 'PatchEmbedding':
+        """The embedding of the clips ``index`` (a 1-D index or mask over B)."""
+        scores = None if self.scores is None else self.scores[index]
+        return PatchEmbedding(self.tokens[index], self.grid, scores)
+
+
 class BackboneOutput(NamedTuple):
     """What a budget-aware backbone returns from ``forward_features``.
 
@@ -121,4 +142,4 @@ class BackboneOutput(NamedTuple):
         return math.prod(self.grid)
 
 
-__all__ = ['BackboneOutput', 'TokenGeometry', 'num_tokens', 'token_geometry', 'token_grid']
+__all__ = ['BackboneOutput', 'PatchEmbedding', 'TokenGeometry', 'num_tokens', 'token_geometry', 'token_grid']

@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, TokenGeometry, num_tokens, token_grid
+from ..geometry import BackboneOutput, PatchEmbedding, TokenGeometry, num_tokens, token_grid
 from ..selectors import BaseTokenSelector, check_budget
 
 
@@ -17,7 +17,11 @@ class BaseFluxBackbone(BaseModule):
     ``selector`` and the class attribute ``num_prefix_tokens``, expose their
     ordered transformer ``blocks`` and the parameters that come before them
     (:meth:`embedding_parameters`, the layer-decay optimizer's level 0), and
-    implement :meth:`forward_features`.
+    implement :meth:`embed_patches` and :meth:`forward_embedded`.
+    ``forward_features`` is the two in a row; a caller that runs several budgets
+    on the same clips (a test-time cascade) embeds once and calls
+    :meth:`forward_embedded` per budget, so the backbone stays the owner of its
+    token geometry, selection and positions.
     """
 
     num_prefix_tokens: int = 0
@@ -78,8 +82,13 @@ class BaseFluxBackbone(BaseModule):
 
     # ------------------------------------------------------------ selection
     def select_tokens(self, tokens: torch.Tensor, budget: Optional[int],
-                      generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
-        """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all."""
+                      generator: Optional[torch.Generator] = None,
+                      scores: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+        """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all.
+
+        ``scores``: the selector's :meth:`selection_scores` of these tokens, when
+        the caller already has them (they do not depend on the budget).
+        """
         if budget is None:
             return None
         check_budget(budget)
@@ -89,14 +98,31 @@ class BaseFluxBackbone(BaseModule):
         if self.selector is None:
             raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
                              'backbone has no selector; set model.backbone.selector.')
+        kwargs = {} if scores is None else dict(scores=scores)
         if generator is None:  # selectors written for forward(tokens, budget) keep working
-            return self.selector(tokens.detach(), budget)
-        return self.selector(tokens.detach(), budget, generator=generator)
+            return self.selector(tokens.detach(), budget, **kwargs)
+        return self.selector(tokens.detach(), budget, generator=generator, **kwargs)
+
+    def selection_scores(self, tokens: torch.Tensor) -> Optional[torch.Tensor]:
+        """The selector's budget-independent scores of (B, t, h * w, C) patch embeddings,
+        or None when the selector has none (random) or there is no selector."""
+        score = getattr(self.selector, 'score', None)
+        return score(tokens.detach()) if callable(score) else None
 
     # ------------------------------------------------------------ forward
+    def embed_patches(self, x: torch.Tensor, with_scores: bool = False) -> PatchEmbedding:
+        """Patch embeddings of ``x`` (B, C, T, H, W) before selection and positions;
+        ``with_scores`` adds the selector's :meth:`selection_scores`."""
+        raise NotImplementedError
+
+    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        """Select ``budget`` tokens of an embedding, add positions, run the blocks."""
+        raise NotImplementedError
+
     def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
                          generator: Optional[torch.Generator] = None) -> BackboneOutput:
-        raise NotImplementedError
+        return self.forward_embedded(self.embed_patches(x), budget, generator=generator)
 
     def forward(self, x: torch.Tensor, budget: Optional[int] = None,
                 generator: Optional[torch.Generator] = None, return_output: bool = False):

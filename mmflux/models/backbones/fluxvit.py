@@ -7,7 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..geometry import BackboneOutput, PatchEmbedding
 from ..layers import DepthwiseAffine, DualNormPatchEmbed, FluxBlock, resize_pos_table, sincos_3d
 from .base import BaseFluxBackbone
 
@@ -173,15 +173,21 @@ class FluxViT(BaseFluxBackbone):
         yield from (self.cls_token, self.pos_embed)
         yield from self.patch_embed.parameters()
 
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
-        """x: (B, C, T, H, W) normalised video; budget: patch tokens to keep (None: all)."""
+    def embed_patches(self, x: torch.Tensor, with_scores: bool = False) -> PatchEmbedding:
+        """x: (B, C, T, H, W) normalised video -> (B, t, h * w, C) patch embeddings."""
         if x.dim() != 5:
             raise ValueError(f'FluxViT expects (B, C, T, H, W) inputs, got shape {tuple(x.shape)}.')
-        B = x.shape[0]
         grid = self.token_grid(*x.shape[2:])
         tokens = self.patch_embed(x)  # (B, t, h * w, C)
-        kept = self.select_tokens(tokens, budget, generator)
+        return PatchEmbedding(tokens, grid,
+                              self.selection_scores(tokens) if with_scores else None)
+
+    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        """budget: patch tokens to keep (None: all)."""
+        tokens, grid = embedded.tokens, embedded.grid
+        B = tokens.shape[0]
+        kept = self.select_tokens(tokens, budget, generator, scores=embedded.scores)
         C = self.embed_dims
         pos = self.positional_embedding(*grid).to(tokens.dtype)
         tokens = tokens.reshape(B, -1, C) + pos

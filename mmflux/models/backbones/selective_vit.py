@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..geometry import BackboneOutput, PatchEmbedding
 from ..layers import resize_pos_table
 from .base import BaseFluxBackbone
 
@@ -58,15 +58,21 @@ class SelectiveVisionTransformer(BaseFluxBackbone):
                                            self.embed_dims)
         return resize_pos_table(table, frames, height, width)
 
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def embed_patches(self, x: torch.Tensor, with_scores: bool = False) -> PatchEmbedding:
         B = x.shape[0]
         grid = self.token_grid(*x.shape[2:])
         tokens = self.vit.patch_embed(x)[0]  # (B, t * h * w, C)
-        C = tokens.shape[-1]
-        kept = self.select_tokens(tokens.reshape(B, grid[0], grid[1] * grid[2], C), budget,
-                                  generator)
-        tokens = tokens + self.positional_embedding(*grid).to(tokens.dtype)
+        tokens = tokens.reshape(B, grid[0], grid[1] * grid[2], tokens.shape[-1])
+        return PatchEmbedding(tokens, grid,
+                              self.selection_scores(tokens) if with_scores else None)
+
+    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
+                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+        grid = embedded.grid
+        B, _, _, C = embedded.tokens.shape
+        kept = self.select_tokens(embedded.tokens, budget, generator, scores=embedded.scores)
+        tokens = embedded.tokens.reshape(B, -1, C) + self.positional_embedding(*grid).to(
+            embedded.tokens.dtype)
         if kept is not None:
             tokens = torch.gather(tokens, 1, kept.unsqueeze(-1).expand(-1, -1, C))
         tokens = self.vit.pos_drop(tokens)

@@ -35,11 +35,10 @@ class GroupDynamicSelector(BaseTokenSelector):
         super().__init__(max_groups=max_groups, exact_count=exact_count, init_cfg=init_cfg)
         self.stable = stable
 
-    def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def score(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, G, T_g * L) change scores of each temporal group, frame-major."""
         B, T, L, C = tokens.shape
-        counts = self.group_counts(T, L, budget)
-        groups = len(counts)
+        groups = self.num_groups(T)
         frames_per_group = T // groups
         emb = tokens.detach().reshape(B, groups, frames_per_group, L, C)
         if frames_per_group >= 2:
@@ -47,7 +46,16 @@ class GroupDynamicSelector(BaseTokenSelector):
             scores = torch.cat([change[:, :, :1], change], dim=2)
         else:
             scores = torch.linalg.vector_norm(emb - emb.mean(dim=3, keepdim=True), dim=-1)
-        scores = scores.reshape(B, groups, frames_per_group * L)
+        return scores.reshape(B, groups, frames_per_group * L)
+
+    def forward(self, tokens: torch.Tensor, budget: int,
+                generator: Optional[torch.Generator] = None,
+                scores: Optional[torch.Tensor] = None) -> torch.Tensor:
+        B, T, L, C = tokens.shape
+        counts = self.group_counts(T, L, budget)
+        groups = len(counts)
+        frames_per_group = T // groups
+        scores = self.score(tokens) if scores is None else scores
         if self.stable and not torch.compiler.is_exporting():
             order = torch.argsort(scores.float(), dim=-1, descending=True, stable=True)
         else:  # exported: ONNX TopK, which breaks ties by the lower index (= stable)

@@ -45,7 +45,8 @@ class RandomSelector(BaseTokenSelector):
         self.seed = seed
 
     def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+                generator: Optional[torch.Generator] = None,
+                scores: Optional[torch.Tensor] = None) -> torch.Tensor:
         B, T, L, _ = tokens.shape
         counts = self.group_counts(T, L, budget)
         group_size = T // len(counts) * L
