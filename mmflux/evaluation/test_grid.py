@@ -14,6 +14,7 @@ model its config (:class:`mmflux.evaluation.TokenOptimizationConfigMixin`).
 import copy
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .cascade import resolve_cascade
 from .to_plan import TOPlan
 
 #: frame samplers whose ``clip_len`` is the number of frames of a view
@@ -26,8 +27,10 @@ RESIZE_TYPES = ('Resize', )
 DECODER_SUFFIX = 'Decode'
 #: the top-level config key of the Token Optimization switch
 TO_KEY = 'token_optimization'
-#: its keys; ``budget`` plus ``grid=(frames, side)`` or ``plan=FILE``
-TO_FIELDS = ('budget', 'grid', 'plan', 'selector', 'head', 'max_latency_ms', 'max_gmacs')
+#: its keys; ``budget`` plus ``grid=(frames, side)`` or ``plan=FILE``; ``cascade``: a
+#: per-video adaptive budget (mmflux/evaluation/cascade.py)
+TO_FIELDS = ('budget', 'grid', 'plan', 'selector', 'head', 'max_latency_ms', 'max_gmacs',
+             'cascade')
 
 
 class ViewGrid(NamedTuple):
@@ -186,7 +189,7 @@ def to_settings(cfg) -> Optional[Dict]:
     if unknown:
         raise KeyError(f'{TO_KEY} has unknown keys {unknown}; the keys are {list(TO_FIELDS)}.')
     settings = {k: value.get(k) for k in TO_FIELDS}
-    if all(settings[k] is None for k in ('budget', 'grid', 'plan')):
+    if all(settings[k] is None for k in ('budget', 'grid', 'plan')) and not settings['cascade']:
         return None
     return settings
 
@@ -195,14 +198,22 @@ def resolve(settings: Dict) -> Dict:
     """``budget, frames, side, selector, head`` of a switch, the plan looked up.
 
     ``budget`` is -1 when the switch does not set it (the config's stays) and
-    None for all tokens; ``frames``/``side`` are None when the grid stays.
+    None for all tokens; ``frames``/``side`` are None when the grid stays;
+    ``cascade`` the ``model.test_cfg.cascade`` config when the switch sets one.
     """
     # budget: -1 = not given (the config's stays), None = all tokens
     budget = settings.get('budget')
     budget = -1 if budget is None else None if str(budget).lower() in ('all', 'none') else budget
     out = dict(budget=budget, frames=None, side=None,
-               selector=settings.get('selector'), head=settings.get('head'), plan_entry=None)
-    if settings.get('plan'):
+               selector=settings.get('selector'), head=settings.get('head'), plan_entry=None,
+               cascade=None)
+    if settings.get('cascade'):
+        # the cascade's own grid, stages and selector (the targets choose among cascades)
+        entry = resolve_cascade(settings['cascade'], settings)
+        out.update(budget=entry['cascade']['budgets'][-1], cascade=entry['cascade'],
+                   frames=entry.get('frames'), side=entry.get('side'),
+                   selector=out['selector'] or entry.get('selector'), plan_entry=entry)
+    elif settings.get('plan'):
         plan = TOPlan.load(settings['plan'])
         entry = plan.choose(budget=None if budget == -1 else budget,
                             max_latency_ms=settings.get('max_latency_ms'),
@@ -230,8 +241,9 @@ def apply_token_optimization(cfg, splits: Sequence[str] = ('test', )):
     """Apply the ``token_optimization`` switch to ``cfg`` in place and return it.
 
     Sets the grid of the test pipelines (``test_dataloader`` and
-    ``test_pipeline``), ``model.test_cfg.token_budget`` / ``head`` and the
-    backbone's selector. Idempotent; a config without the switch is unchanged.
+    ``test_pipeline``), ``model.test_cfg.token_budget`` / ``head`` / ``cascade``
+    (None unless the switch sets one) and the backbone's selector. Idempotent; a
+    config without the switch is unchanged.
     """
     settings = to_settings(cfg)
     if settings is None:
@@ -241,6 +253,8 @@ def apply_token_optimization(cfg, splits: Sequence[str] = ('test', )):
         set_test_grid(cfg, r['frames'], r['side'], budget=r['budget'],
                       head=r['head'] if r['head'] is not None else -1, split=split,
                       selector=r['selector'])
+    if 'model' in cfg:
+        cfg.model['test_cfg'] = dict(cfg.model.get('test_cfg') or {}, cascade=r['cascade'])
     return cfg
 
 

@@ -1,10 +1,11 @@
 """Recognizer that trains several token budgets at once and tests at any budget."""
+import copy
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from mmaction.models.recognizers.base import BaseRecognizer
-from mmaction.registry import MODELS
+from mmaction.registry import MODELS, TASK_UTILS
 from mmaction.utils import OptSampleList, SampleList
 from ...evaluation.to_config_mixin import TokenOptimizationConfigMixin
 from ..geometry import BackboneOutput
@@ -40,6 +41,11 @@ class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
         head: force a head; default the head trained for the budget nearest to
             the number of tokens actually kept.
         max_testing_views: run at most this many views per backbone call.
+        cascade: a per-video adaptive budget (a registered test-time component,
+            e.g. Token Optimization's ``dict(type='BudgetCascade', budgets=...,
+            rule=..., thresholds=...)``, put here by ``token_optimization.cascade``):
+            when set, :meth:`predict` hands the batch to it instead of running
+            the fixed ``token_budget``.
     """
 
     def __init__(self, backbone: Dict, cls_head: Dict, neck: Optional[Dict] = None,
@@ -62,6 +68,22 @@ class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
         errors = self._head_errors()
         if errors:
             raise ValueError('\n'.join(errors))
+        self.test_cascade()  # a bad cascade config fails here, naming its key
+
+    def test_cascade(self):
+        """The component built from ``test_cfg.cascade`` (through ``TASK_UTILS``), or None.
+
+        Rebuilt when ``test_cfg`` changes (e.g. ``init_recognizer`` handing over a
+        config with the Token Optimization switch).
+        """
+        cfg = (self.test_cfg or {}).get('cascade')
+        if not cfg:
+            return None
+        built = self.__dict__.get('_test_cascade')
+        if built is None or built[0] != cfg:
+            built = (copy.deepcopy(dict(cfg)), TASK_UTILS.build(dict(cfg)))
+            self.__dict__['_test_cascade'] = built
+        return built[1]
 
     # ------------------------------------------------------------ config
     @staticmethod
@@ -161,7 +183,11 @@ class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
         return dict(self.cls_head.loss_by_feat(scores, data_samples, self.train_heads), **losses)
 
     def predict(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> SampleList:
-        """Per-view logits at the test budget, averaged over views by the head."""
+        """Per-view logits at the test budget, averaged over views by the head (or the
+        answer of the test cascade, when ``test_cfg.cascade`` sets one)."""
+        cascade = self.test_cascade()
+        if cascade is not None:
+            return cascade.predict(self, inputs, data_samples)
         logits, info = self.extract_feat(inputs, stage='head', test_mode=True)
         predictions = self.cls_head.predict_by_feat(logits, data_samples)
         selector = getattr(self.backbone, 'selector', None)
