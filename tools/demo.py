@@ -2,13 +2,15 @@
 """Recognize the action in a video at a chosen token budget.
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--budget 1024] [--grid 16 224] \
-        [--plan to_plan.json [--max-latency-ms 30 | --max-gmacs 2]] \
+        [--plan to_plan.json [--max-latency-ms 30 | --max-gmacs 2] [--cascade]] \
         [--label-map labels.txt] [--device cpu]
     python tools/demo.py VIDEO --exported MODEL.onnx|MODEL.xml [--label-map labels.txt]
 
 ``--plan`` with a latency (or GMACs) target runs the most accurate setting of a
 Token Optimization plan (tools/token_optimize.py) that meets it; with
-``--budget`` it runs the plan's grid for that budget. Prints the top-5 classes
+``--budget`` it runs the plan's grid for that budget; ``--cascade`` runs the plan's
+per-video adaptive budget (for the target, if given) and says which budget
+answered and how sure it was. Prints the top-5 classes
 (names from the label map, one per line), the grid decoded and the number of
 tokens the model actually used per view.
 """
@@ -36,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument('--plan', help='Token Optimization plan (to_plan.json)')
     p.add_argument('--max-latency-ms', type=float, help='with --plan: latency target per view')
     p.add_argument('--max-gmacs', type=float, help='with --plan: compute target per view')
+    p.add_argument('--cascade', action='store_true',
+                   help='with --plan: the plan\'s per-video adaptive budget (a cascade)')
     p.add_argument('--runtime', default='pytorch', choices=['pytorch'],
                    help='inference runtime (hook point for exported models; eager PyTorch)')
     p.add_argument('--label-map', help='text file with one class name per line')
@@ -49,7 +53,7 @@ def main(argv=None):
     if not osp.isfile(args.video):
         sys.exit(f'error: video {args.video} does not exist')
     if args.exported:
-        if args.config or args.checkpoint or args.grid or args.budget or args.plan:
+        if args.config or args.checkpoint or args.grid or args.budget or args.plan or args.cascade:
             sys.exit('error: --exported runs at its exported grid and budget; give only VIDEO '
                      '(and --label-map)')
         from mmflux.deployment import inference_exported
@@ -59,11 +63,14 @@ def main(argv=None):
         if not (args.config and args.checkpoint):
             sys.exit('error: give CONFIG and CHECKPOINT (or --exported MODEL)')
         cfg = Config.fromfile(args.config)
-        if (args.max_latency_ms is not None or args.max_gmacs is not None) and not args.plan:
-            sys.exit('error: --max-latency-ms / --max-gmacs choose from a plan; pass --plan PLAN')
+        if (args.max_latency_ms is not None or args.max_gmacs is not None
+                or args.cascade) and not args.plan:
+            sys.exit('error: --max-latency-ms / --max-gmacs / --cascade choose from a plan; '
+                     'pass --plan PLAN')
         budget = None if args.budget is None else 'all' if args.budget.lower() == 'all' else int(args.budget)
         set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan,
-                   max_latency_ms=args.max_latency_ms, max_gmacs=args.max_gmacs)
+                   max_latency_ms=args.max_latency_ms, max_gmacs=args.max_gmacs,
+                   cascade=True if args.cascade else None)
         try:  # init_recognizer hands the model its config, which applies the switch
             model = init_recognizer(cfg, None, device=args.device)
         except (ValueError, FileNotFoundError) as err:
@@ -87,6 +94,10 @@ def main(argv=None):
           f'selector {info.get("selector")}, runtime {args.runtime}')
     print(f'tokens per view: {info.get("num_tokens")} (budget {info.get("token_budget")}, '
           f'head {info.get("head")})')
+    if info.get('cascade_stage') is not None:
+        print(f'cascade {"/".join(str(b) for b in info["cascade_budgets"])} ({info["cascade_rule"]}): '
+              f'answered by stage {info["cascade_stage"]} (budget {info["token_budget"]}), '
+              f'confidence {info["confidence"]:.3f}, {info["tokens_run"]} tokens per view run')
     for rank, (score, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
         name = names[idx] if names else f'class {idx}'
         print(f'{rank}. {name}: {score:.4f}')

@@ -3,6 +3,8 @@
 
     python tools/extract_features.py CONFIG CHECKPOINT ANN_FILE --budget 64 \
         [--plan to_plan.json | --grid 12 56] [--data-prefix DIR] [--save-tokens] --out DIR
+    python tools/extract_features.py CONFIG CHECKPOINT ANN_FILE --plan to_plan.json --cascade \
+        [--cfg-options token_optimization.max_gmacs=0.1] --out DIR
 
 Each video runs through the config's test pipeline (all its views) at the
 Token Optimization setting; the head the recognizer would use for the kept
@@ -11,6 +13,8 @@ holds that (D,) feature. ``--save-tokens`` also writes ``<video>_tokens.npy``
 (views, 1 + K, C) and ``<video>_kept.npy`` (views, K) indices into the T x H x W
 patch raster. ``DIR/features.csv`` lists video, label, file, tokens kept, head;
 a video that cannot be decoded is named in the log and in ``DIR/failed.txt``.
+With ``--cascade`` (the plan's per-video adaptive budget) each video's feature is
+the answering stage's, and features.csv also names the stage and its budget.
 """
 import argparse
 import csv
@@ -38,7 +42,9 @@ def parse_args(argv=None):
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('ann_file', help='MMAction2 list ("video label" lines)')
-    p.add_argument('--budget', required=True, help='patch tokens per view, or "all"')
+    p.add_argument('--budget', help='patch tokens per view, or "all" (required without --cascade)')
+    p.add_argument('--cascade', action='store_true',
+                   help='with --plan: the plan\'s per-video adaptive budget (a cascade)')
     p.add_argument('--plan', help='Token Optimization plan: the grid for the budget')
     p.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'))
     p.add_argument('--data-prefix', help='video folder (default: the test dataloader\'s)')
@@ -55,15 +61,24 @@ def stem(path: str) -> str:
 
 @torch.no_grad()
 def features(model, batch, budget):
-    """Per video of the batch: (pooled (D,), BackboneOutput of its views, head)."""
+    """Per video of the batch: (pooled (D,), tokens, kept, kept count, head, cascade stage
+    and budget or None) at the test budget, or through the model's test cascade."""
     data = model.data_preprocessor(batch, False)
     inputs = data['inputs']
+    cascade = model.test_cascade() if hasattr(model, 'test_cascade') else None
     out = []
     for video in inputs:  # (V, C, T, H, W)
-        feats = model.backbone(video, budget, return_output=True)
-        head = model.select_head(feats.num_kept)
-        pooled = model.cls_head.pool(feats.tokens, head).mean(0)
-        out.append((pooled, feats, head))
+        if cascade is not None:
+            answer = cascade.forward_videos(model, video, 1, keep_tokens=True)[0]
+            tokens, kept, num_kept, head = answer.tokens, answer.kept, answer.num_tokens, \
+                answer.head
+            stage = (answer.stage, answer.budget)
+        else:
+            feats = model.backbone(video, budget, return_output=True)
+            tokens, kept, num_kept = feats.tokens, feats.kept, feats.num_kept
+            head, stage = model.select_head(num_kept), None
+        pooled = model.cls_head.pool(tokens, head).mean(0)
+        out.append((pooled, tokens, kept, num_kept, head, stage))
     return out
 
 
@@ -72,8 +87,12 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    budget = args.budget.lower() if args.budget.lower() == 'all' else int(args.budget)
-    set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan)
+    if args.budget is None and not args.cascade:
+        sys.exit('error: give --budget (or --plan PLAN --cascade)')
+    budget = None if args.budget is None else \
+        args.budget.lower() if args.budget.lower() == 'all' else int(args.budget)
+    set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan,
+               cascade=True if args.cascade else None)
     try:
         apply_token_optimization(cfg)
     except (ValueError, FileNotFoundError) as err:
@@ -103,8 +122,7 @@ def main(argv=None):
         if sample.metainfo.get(FAILED_KEY, False):
             failed.append((name, sample.metainfo.get(FAIL_REASON_KEY, 'unknown reason')))
         else:
-            pooled, feats, head = features(model, batch, budget)[0]
-            tokens, kept = feats.tokens, feats.kept
+            pooled, tokens, kept, num_kept, head, stage = features(model, batch, budget)[0]
             base = osp.join(args.out, stem(name))
             np.save(base + '.npy', pooled.float().cpu().numpy())
             if args.save_tokens:
@@ -113,12 +131,14 @@ def main(argv=None):
                     np.save(base + '_kept.npy', kept.cpu().numpy())
             rows.append(dict(video=osp.basename(name), label=int(sample.gt_label.reshape(-1)[0]),
                              feature=osp.basename(base) + '.npy', dim=int(pooled.numel()),
-                             kept_tokens=feats.num_kept, head=head))
+                             kept_tokens=num_kept, head=head,
+                             **(dict(stage=stage[0], stage_budget=stage[1]) if stage else {})))
         bar.update()
     print()
     with open(osp.join(args.out, 'features.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=['video', 'label', 'feature', 'dim', 'kept_tokens',
-                                               'head'])
+        fields = ['video', 'label', 'feature', 'dim', 'kept_tokens', 'head']
+        writer = csv.DictWriter(f, fieldnames=fields + (['stage', 'stage_budget']
+                                                        if args.cascade else []))
         writer.writeheader()
         writer.writerows(rows)
     with open(osp.join(args.out, 'failed.txt'), 'w') as f:
@@ -126,8 +146,9 @@ def main(argv=None):
     for name, reason in failed:
         logger.warning(f'no feature for {name}: {reason}')
     grid = read_test_grid(cfg)
-    print(f'{len(rows)} features written to {args.out} (grid {grid.frames}x{grid.side}, budget '
-          f'{budget}, {rows[0]["kept_tokens"] if rows else "?"} tokens kept per view); '
+    what = f'cascade {model.test_cascade()}' if args.cascade else \
+        f'budget {budget}, {rows[0]["kept_tokens"] if rows else "?"} tokens kept per view'
+    print(f'{len(rows)} features written to {args.out} (grid {grid.frames}x{grid.side}, {what}); '
           f'{len(failed)} videos failed' + (f': {[n for n, _ in failed]}' if failed else ''))
 
 

@@ -2,14 +2,16 @@
 """Test an mmflux (MMAction2) config and checkpoint at a token budget.
 
     python tools/test.py CONFIG CHECKPOINT [--budget N|all] [--grid FRAMES SIDE | --plan PLAN]
-                         [--head H] [--work-dir DIR] [--dump preds.pkl] [--cfg-options ...]
+                         [--head H] [--cascade] [--work-dir DIR] [--dump preds.pkl] [--cfg-options ...]
 
 The flags are shorthands of the config switch ``token_optimization`` (see
 docs/token_optimization.md), which MMAction2's own tools/test.py reaches with
 ``--cfg-options`` alone: ``--budget 1024 --grid 16 224`` is
 ``token_optimization.budget=1024 "token_optimization.grid=(16,224)"``, a 16x224
 grid reduced to 1024 tokens by the selector; ``--plan P`` takes the grid and
-selector for the budget from a plan written by tools/token_optimize.py.
+selector for the budget from a plan written by tools/token_optimize.py;
+``--plan P --cascade [--cfg-options token_optimization.max_gmacs=G]`` runs the
+plan's per-video adaptive budget (``token_optimization.cascade=True``).
 Metrics are printed and written to the work dir as JSON (``--out-json``).
 """
 import argparse
@@ -45,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument('--plan', help='Token Optimization plan (tools/token_optimize.py): grid and '
                         'selector for the budget')
     parser.add_argument('--head', type=int, default=-1, help='force a head (default: nearest budget)')
+    parser.add_argument('--cascade', action='store_true',
+                        help='with --plan: the plan\'s per-video adaptive budget (a cascade)')
     parser.add_argument('--work-dir')
     parser.add_argument('--dump', help='pickle the predictions to this file')
     parser.add_argument('--out-json', help='write the metrics (and settings) to this JSON file')
@@ -63,7 +67,8 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
         apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
     set_switch(cfg, budget=None if args.budget == -1 else 'all' if args.budget is None else args.budget,
-               grid=args.grid, plan=args.plan, head=None if args.head == -1 else args.head)
+               grid=args.grid, plan=args.plan, head=None if args.head == -1 else args.head,
+               cascade=True if args.cascade else None)
     apply_token_optimization(cfg)  # the runner would too; here so the settings below are final
     grid = read_test_grid(cfg)
     cfg.launcher = args.launcher
@@ -87,6 +92,7 @@ def main(argv=None):
         sys.exit(f'error: {err}')
     metrics = runner.test()
     settings = dict(budget=cfg.model.test_cfg.get('token_budget'), head=cfg.model.test_cfg.get('head'),
+                    cascade=cfg.model.test_cfg.get('cascade'),
                     grid=[grid.frames, grid.side] if grid else None,
                     selector=cfg.model.get('backbone', {}).get('selector', {}).get('type'),
                     checkpoint=args.checkpoint)

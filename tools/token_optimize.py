@@ -6,6 +6,8 @@
         [--select-ann VAL_LIST] [--eval-ann TEST_LIST] [--out-dir DIR] [--max-videos N] \
         [--latency [--max-latency-ms 5 10] [--max-gmacs 0.1]] [--compare-per-grid]
     python tools/token_optimize.py CONFIG CHECKPOINT --replan DIR/to_plan.json --max-latency-ms 8 12
+    python tools/token_optimize.py CONFIG CHECKPOINT --replan DIR/to_plan.json --cascade \
+        [--cascade-budgets 32 64 128 256] [--cascade-grids 12x56 8x56] [--min-top1 0.55] [--latency]
 
 For every budget and selector, each candidate grid with at least as many tokens
 as the budget is scored on the selection split (default: the config's val list);
@@ -21,6 +23,16 @@ per target; the ``--cfg-options`` that run it), to_table.md/.csv, to_plot.png
 (top-1 vs GMACs), to_latency.png (top-1 vs latency, Pareto front, chosen
 points) and to_predictions.csv (per video and setting, for audits). ``--replan``
 chooses new targets from a plan's measured settings without searching again.
+
+``--cascade`` also calibrates per-video adaptive budgets (mmflux/evaluation/cascade.py)
+on the selection split, with the config's test views, at the grids the plan chose
+(or ``--cascade-grids``): every exit rule and threshold is simulated on one run of
+every budget per video, the cascades on the Pareto front (selection top-1 against
+mean GMACs or latency per view) go into the plan (``cascades``), with the choice
+for each target (``--max-gmacs``, ``--max-latency-ms``, ``--min-top1``), and
+cascade_plot.png / cascade_table.md show them beside the fixed budgets. Run one
+with ``--cfg-options token_optimization.plan=PLAN token_optimization.cascade=True
+[token_optimization.max_gmacs=G]``.
 """
 import argparse
 import csv
@@ -82,6 +94,18 @@ def parse_args(argv=None):
     p.add_argument('--max-gmacs', type=float, nargs='+', default=[], help='GMACs targets')
     p.add_argument('--replan', metavar='PLAN',
                    help='no search: recompute the targets of an existing plan and its plot')
+    p.add_argument('--cascade', action='store_true',
+                   help='calibrate per-video adaptive budgets (cascades) into the plan')
+    p.add_argument('--cascade-budgets', nargs='+', default=None,
+                   help='stage budgets a cascade may use ("all": every token of the grid); '
+                   'default: --budgets, or the plan\'s budgets with --replan')
+    p.add_argument('--cascade-grids', nargs='+', default=None, metavar='TxS',
+                   help='grids to calibrate cascades at (default: the grids the plan chose)')
+    p.add_argument('--cascade-rules', nargs='+', default=None,
+                   help='exit rules to calibrate (default: all)')
+    p.add_argument('--cascade-max-stages', type=int, default=3)
+    p.add_argument('--min-top1', type=float, nargs='+', default=[],
+                   help='cascade targets: the cheapest cascade with this selection top-1')
     p.add_argument('--out-dir', default='work_dirs/token_optimization')
     p.add_argument('--device', default='cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -272,6 +296,11 @@ def plot_latency(out_dir, plan):
 def replan(args):
     plan = TOPlan.load(args.replan)
     plan.meta['targets'] = choose_targets(args, plan, args.replan)
+    if args.cascade:
+        cfg, model, _ = build_model(args)
+        args.select_ann = args.select_ann or plan.meta.get('selection_split') or \
+            cfg.val_dataloader['dataset']['ann_file']
+        add_cascades(args, cfg, model, plan, args.replan)
     plan.save(args.replan)
     path = plot_latency(osp.dirname(osp.abspath(args.replan)), plan)
     for target in plan.meta['targets']:
@@ -279,14 +308,113 @@ def replan(args):
     print(f'written: {args.replan}, {path}')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.replan:
-        return replan(args)
-    if not args.budgets:
-        sys.exit('error: --budgets is required (or --replan PLAN)')
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def cascade_budget(value):
+    return None if str(value).lower() in ('all', 'none') else int(value)
+
+
+def add_cascades(args, cfg, model, plan, out):
+    """Calibrate cascades on the selection split and write them into the plan."""
+    from mmflux.evaluation.cascade import RULES, calibrate, cascade_front, choose_cascade
+    if args.cascade_grids:
+        grids = [tuple(int(v) for v in g.lower().split('x')) for g in args.cascade_grids]
+    else:  # the grids the plan chose for its budgets
+        grids = list(dict.fromkeys((b['frames'], b['side'])
+                                   for b in plan.meta.get('budgets', {}).values()))
+    budgets = [cascade_budget(b) for b in args.cascade_budgets] if args.cascade_budgets else \
+        sorted(plan.budgets())
+    rules = args.cascade_rules or list(RULES)
+    start = time.perf_counter()
+    candidates, fixed = calibrate(model, cfg, args.select_ann, grids, budgets, rules,
+                                  max_stages=args.cascade_max_stages, latency=args.latency,
+                                  latency_runs=args.latency_runs, max_videos=args.max_videos,
+                                  device=args.device)
+    front = cascade_front(candidates)
+    targets = []
+    for key, values in (('max_gmacs', args.max_gmacs), ('max_latency_ms', args.max_latency_ms),
+                        ('min_top1', args.min_top1)):
+        for value in values:
+            try:
+                best = choose_cascade(front, where=out, **{key: value})
+            except ValueError as err:
+                targets.append({key: value, 'error': str(err)})
+                continue
+            opts = [f'token_optimization.plan={out}'] + (
+                [f'token_optimization.cascade.min_top1={value}'] if key == 'min_top1' else
+                ['token_optimization.cascade=True', f'token_optimization.{key}={value}'])
+            targets.append({key: value, **best, 'cfg_options': opts})
+    plan.meta.update(cascades=front, cascade_fixed=fixed, cascade_targets=targets,
+                     cascade_calibration=dict(
+                         split=args.select_ann, grids=[list(g) for g in grids], budgets=budgets,
+                         rules=rules, max_stages=args.cascade_max_stages,
+                         candidates=len(candidates), views='the config\'s test views',
+                         seconds=round(time.perf_counter() - start, 1),
+                         machine=machine_info(args.runtime, args.device) if args.latency
+                         else None))
+    table = write_cascade_table(osp.dirname(osp.abspath(out)), plan)
+    print(table)
+    for target in targets:
+        print(f'cascade target {target}')
+    return front
+
+
+def _cascade_row(c):
+    casc = c.get('cascade')
+    what = 'fixed' if casc is None else f"{casc['rule']} {'/'.join(str(b) for b in casc['budgets'])}"
+    thresholds = '' if casc is None else ', '.join(f'{t:.3g}' for t in casc['thresholds'])
+    shares = '' if casc is None else ' / '.join(f'{100 * s:.0f}' for s in c['shares'])
+    return [what, f"{c['frames']}x{c['side']}", '' if casc else c['budget'], thresholds,
+            f"{100 * c['val_top1']:.1f}", f"{c['mean_tokens']:.1f}", f"{c['gmacs']:.4f}",
+            '' if c.get('latency_ms') is None else f"{c['latency_ms']:.2f}", shares]
+
+
+def write_cascade_table(out_dir, plan):
+    """cascade_table.md (the front and the fixed budgets, selection split) and cascade_plot.png."""
+    header = ['kind', 'grid', 'budget', 'thresholds', 'selection top-1', 'mean tokens/view',
+              'mean GMACs/view', 'mean ms/view', 'videos per stage (%)']
+    rows = [_cascade_row(c) for c in plan.meta.get('cascade_fixed', [])]
+    rows += [_cascade_row(c) for c in plan.meta.get('cascades', [])]
+    md = markdown_table(header, rows)
+    with open(osp.join(out_dir, 'cascade_table.md'), 'w') as f:
+        f.write(md + '\n')
+    plot_cascades(out_dir, plan.meta.get('cascade_fixed', []), plan.meta.get('cascades', []),
+                  'selection split', 'cascade_plot.png')
+    return md
+
+
+def plot_cascades(out_dir, fixed, cascades, split, name, title=None):
+    """Top-1 against mean GMACs per view: fixed budgets (one line per grid) and cascades."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for grid in sorted({(f['frames'], f['side']) for f in fixed}):
+        pts = sorted((f['gmacs'], 100 * f['top1' if 'top1' in f else 'val_top1'], f['budget'])
+                     for f in fixed if (f['frames'], f['side']) == grid)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o',
+                label=f'fixed budgets, {grid[0]}x{grid[1]}')
+        for g, t, b in pts:
+            ax.annotate(str(b if b is not None else 'all'), (g, t), textcoords='offset points',
+                        xytext=(4, 4), fontsize=7)
+    rules = sorted({c['cascade']['rule'] for c in cascades})
+    for rule in rules:
+        pts = sorted((c['gmacs'], 100 * c['top1' if 'top1' in c else 'val_top1'])
+                     for c in cascades if c['cascade']['rule'] == rule)
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker='x', s=30,
+                   label=f'cascade, {rule}')
+    ax.set_xlabel('mean GMACs per view')
+    ax.set_ylabel(f'top-1 (%) on the {split}')
+    ax.set_title(title or 'Per-video adaptive budgets (cascades) against fixed budgets',
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = osp.join(out_dir, name)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_model(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -297,7 +425,18 @@ def main(argv=None):
         load_for_inference(model, args.checkpoint, map_location='cpu', logger=logger)
     except CheckpointMismatchError as err:
         sys.exit(f'error: {err}')
-    model.eval()
+    return cfg, model.to(args.device).eval(), logger
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.replan:
+        return replan(args)
+    if not args.budgets:
+        sys.exit('error: --budgets is required (or --replan PLAN)')
+    cfg, model, logger = build_model(args)
     try:
         geometry = token_geometry(model.backbone)  # the backbone owns patch and tubelet size
     except TypeError as err:
@@ -335,6 +474,9 @@ def main(argv=None):
         times['ratio'] = times['per_grid_s'] / times['decode_once_s']
     measure(args, model, choices, baselines)
     plan = build_plan(args, cfg, geometry, choices, baselines, times)
+    if args.cascade:
+        add_cascades(args, cfg, model, plan, plan.path)
+        plan.save(plan.path)
     table = write_tables(args.out_dir, choices, baselines)
     write_predictions(args.out_dir, optimizer.predictions)
     plot_latency(args.out_dir, plan)

@@ -134,6 +134,8 @@ class CascadeAnswer:
     logits: torch.Tensor  # (V, K)
     confidence: float     # calibrated top-1 probability of the answering stage
     statistic: float      # the exit rule's statistic at the answering stage
+    ran: Tuple[int, ...] = ()  # every stage the video ran
+    tokens_run: int = 0        # tokens per view through the blocks, all stages run
     tokens: Optional[torch.Tensor] = None  # (V, prefix + K, C), when asked for
     kept: Optional[torch.Tensor] = None
 
@@ -244,6 +246,8 @@ class BudgetCascade:
                 cov = self.coverage(recognizer, embedded, self.budgets[k], num_videos)
                 start[cov >= self.thresholds[k]] = k
         answers: List[Optional[CascadeAnswer]] = [None] * num_videos
+        ran: List[List[int]] = [[] for _ in range(num_videos)]
+        tokens_run = [0] * num_videos
         pending = torch.arange(num_videos)
         previous = torch.full((num_videos, ), -1, dtype=torch.long)
         for k, budget in enumerate(self.budgets):
@@ -260,12 +264,16 @@ class BudgetCascade:
             stat = stage_statistic(self.rule, view_logits, predicted, self.temperatures[k],
                                    previous[run] if k > 0 else None, coverage)
             conf = calibrated_probs(view_logits, self.temperatures[k]).max(dim=-1).values
+            for v in run.tolist():
+                ran[v].append(k)
+                tokens_run[v] += kept_count
             leave = torch.ones(len(run), dtype=torch.bool) if (
                 k == last or self.rule == 'motion') else stat >= self.thresholds[k]
             for i in leave.nonzero()[:, 0].tolist():
                 answers[int(run[i])] = CascadeAnswer(
                     stage=k, budget=budget, head=head, num_tokens=kept_count,
                     logits=view_logits[i], confidence=float(conf[i]), statistic=float(stat[i]),
+                    ran=tuple(ran[int(run[i])]), tokens_run=tokens_run[int(run[i])],
                     tokens=tokens[i * V:(i + 1) * V] if keep_tokens else None,
                     kept=kept[i * V:(i + 1) * V] if keep_tokens and kept is not None else None)
             previous[run] = predicted
@@ -286,7 +294,8 @@ class BudgetCascade:
                 grid=grid, selector=type(selector).__name__ if selector else None,
                 cascade_stage=answer.stage, cascade_budgets=tuple(self.budgets),
                 cascade_rule=self.rule, confidence=answer.confidence,
-                exit_statistic=answer.statistic))
+                exit_statistic=answer.statistic, cascade_ran=answer.ran,
+                tokens_run=answer.tokens_run))
         return data_samples
 
 
@@ -595,3 +604,84 @@ def resolve_cascade(value, settings: Dict) -> Dict:
     plan = TOPlan.load(path)
     entry = choose_cascade(plan.meta.get('cascades') or [], where=path, **targets)
     return dict(entry)
+
+
+# ------------------------------------------------------------------ calibration run
+def split_batches(cfg, ann_file: str, frames: int, side: int, batch_size: int = 4,
+                  max_videos: Optional[int] = None):
+    """Packed batches of a split's videos at a grid, with the config's test views
+    (the views the cascade will run with); videos that failed to load are left out."""
+    import copy
+
+    from mmengine.runner import Runner
+
+    from ..datasets.robust_dataset import FAILED_KEY
+    from .test_grid import set_test_grid
+    cfg = copy.deepcopy(cfg)
+    set_test_grid(cfg, frames, side)
+    loader = copy.deepcopy(cfg.test_dataloader)
+    loader['dataset']['ann_file'] = ann_file
+    if max_videos is not None:
+        loader['dataset']['indices'] = max_videos
+    loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False,
+                  collate_fn=dict(type='pseudo_collate'))
+    for batch in Runner.build_dataloader(loader):
+        keep = [i for i, s in enumerate(batch['data_samples'])
+                if not s.metainfo.get(FAILED_KEY, False)]
+        if keep:
+            yield dict(inputs=[batch['inputs'][i] for i in keep],
+                       data_samples=[batch['data_samples'][i] for i in keep])
+
+
+def calibrate(recognizer, cfg, ann_file: str, grids: Sequence[Tuple[int, int]],
+              budgets: Sequence, rules: Sequence[str] = RULES, max_stages: int = 3,
+              latency: bool = False, latency_runs: int = 10, max_videos: Optional[int] = None,
+              device: str = 'cpu') -> Tuple[List[Dict], List[Dict]]:
+    """Cascades calibrated on the split ``ann_file`` at each grid, and the fixed
+    budgets on the same videos for comparison.
+
+    Per grid: every budget below the grid's token count (and None: all tokens, if
+    listed) runs on every video once (:func:`collect_table`), temperatures are
+    fitted per budget, and every cascade of :func:`search_cascades` is simulated.
+    Returns ``(candidates, fixed)``; each entry names its grid (``frames``,
+    ``side``), ``selector``, ``val_top1``, mean ``gmacs`` / ``latency_ms`` /
+    ``mean_tokens`` per view, and for cascades the ``cascade`` and ``shares``.
+    """
+    selector = type(getattr(recognizer.backbone, 'selector', None)).__name__
+    candidates, fixed = [], []
+    for frames, side in grids:
+        total = recognizer.backbone.num_tokens(frames, side, side)
+        stages = [b for b in budgets if b is None or b < total]
+        if len(stages) < 2:
+            continue
+        table = collect_table(recognizer, split_batches(cfg, ann_file, frames, side,
+                                                        max_videos=max_videos),
+                              stages, frames, side)
+        embed, per_stage = stage_gmacs(recognizer, frames, side, table.budgets)
+        costs = StageCosts(embed, per_stage)
+        if latency:
+            costs.embed_ms, costs.stage_ms = stage_latencies(recognizer, frames, side,
+                                                             table.budgets, runs=latency_runs,
+                                                             device=device)
+        where = dict(frames=frames, side=side, selector=selector, num_videos=len(table.labels))
+        for b in table.budgets:
+            gmacs, ms = costs.fixed(b)
+            fixed.append(dict(where, budget=b, val_top1=table.top1(b), gmacs=gmacs,
+                              latency_ms=ms, mean_tokens=table.num_tokens[b]))
+        for c in search_cascades(table, costs, rules, max_stages):
+            candidates.append(dict(where, **c, val_top1=c.pop('top1')))
+    return candidates, fixed
+
+
+def cascade_front(candidates: Sequence[Dict]) -> List[Dict]:
+    """The candidates on the GMACs or the latency Pareto front (selection top-1), leaving
+    out cascades with a stage that answers no video (a fixed budget in disguise)."""
+    candidates = [c for c in candidates if min(c['shares']) > 0]
+    front = pareto(candidates, 'gmacs', 'val_top1') + pareto(candidates, 'latency_ms', 'val_top1')
+    seen, out = set(), []
+    for c in sorted(front, key=lambda c: c['gmacs']):
+        key = id(c)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out

@@ -255,6 +255,11 @@ def apply_token_optimization(cfg, splits: Sequence[str] = ('test', )):
                       selector=r['selector'])
     if 'model' in cfg:
         cfg.model['test_cfg'] = dict(cfg.model.get('test_cfg') or {}, cascade=r['cascade'])
+    evaluator = cfg.get('test_evaluator')
+    if r['cascade'] and evaluator is not None:  # the cascade's token use beside the accuracy
+        metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+        if not any(isinstance(m, dict) and m.get('type') == 'CascadeUsageMetric' for m in metrics):
+            cfg['test_evaluator'] = metrics + [dict(type='CascadeUsageMetric')]
     return cfg
 
 
