@@ -276,3 +276,71 @@ def test_a_fixed_budget_switch_turns_a_cascade_off():
     cfg.model.test_cfg['cascade'] = dict(type='BudgetCascade', budgets=[16, 64],
                                          thresholds=[0.5])
     assert apply_token_optimization(cfg).model.test_cfg.cascade is None
+
+
+# ------------------------------------------------------------------ the tools
+def _random_checkpoint(cfg, path):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return str(path)
+
+
+def test_init_recognizer_runs_the_cascade(tiny_motion_data, tmp_path):
+    from mmaction.apis import inference_recognizer, init_recognizer
+    from conftest import shared_path, write_tiny_train_config
+    cfg = Config.fromfile(write_tiny_train_config(tmp_path, tiny_motion_data))
+    ckpt = _random_checkpoint(cfg, tmp_path / 'w.pth')
+    cfg.token_optimization = dict(grid=(6, 42), cascade=dict(
+        budgets=(8, 16, 'all'), rule='confidence', thresholds=(2.0, 0.0)))
+    model = init_recognizer(cfg, ckpt, device='cpu')
+    info = inference_recognizer(model, shared_path('data', 'demo.mp4')).metainfo
+    # no probability reaches 2: stage 0 passes every video on, stage 1 answers (threshold 0)
+    assert info['cascade_stage'] == 1 and info['cascade_ran'] == (0, 1)
+    assert info['token_budget'] == 16 and info['num_tokens'] == 16
+    assert info['tokens_run'] == 8 + 16 and info['grid'] == (6, 42, 42)
+
+
+@pytest.mark.slow
+def test_mmaction_test_tool_runs_the_plans_cascade(tiny_motion_data, tmp_path):
+    """MMAction2's own tools/test.py, --cfg-options only: every prediction equals the
+    fixed-budget run of the stage that answered it (same grid), and the usage metric
+    counts the stages."""
+    import pickle
+    import subprocess
+    import sys
+    import mmaction
+    import os.path as osp
+    from conftest import REPO_ROOT, write_tiny_train_config
+    tool = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools', 'test.py')
+    config = write_tiny_train_config(tmp_path, tiny_motion_data)
+    ckpt = _random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
+    cascade = dict(type='BudgetCascade', budgets=[8, 24], rule='view_agreement',
+                   thresholds=[1.0], temperatures=[1.0, 1.0])
+    plan = TOPlan([dict(budget=8, frames=4, side=42, selector='GroupDynamicSelector',
+                        val_top1=0.5)],
+                  dict(cascades=[dict(frames=4, side=42, selector='GroupDynamicSelector',
+                                      val_top1=0.5, gmacs=0.01, cascade=cascade)]))
+    plan_path = plan.save(str(tmp_path / 'plan.json'))
+
+    def run(name, opts):
+        dump = tmp_path / f'{name}.pkl'
+        result = subprocess.run([sys.executable, tool, config, ckpt, '--work-dir',
+                                 str(tmp_path / name), '--dump', str(dump), '--cfg-options']
+                                + opts, capture_output=True, text=True, cwd=REPO_ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(dump, 'rb') as f:
+            return pickle.load(f), result.stdout + result.stderr
+
+    answers, log = run('cascade', [f'token_optimization.plan={plan_path}',
+                                   'token_optimization.cascade=True'])
+    fixed = {b: run(f'fixed{b}', [f'token_optimization.budget={b}',
+                                  'token_optimization.grid=(4,42)'])[0] for b in (8, 24)}
+    stages = [a['cascade_stage'] for a in answers]
+    for i, a in enumerate(answers):
+        b = (8, 24)[a['cascade_stage']]
+        assert a['grid'] == fixed[b][i]['grid'] == (4, 42, 42)
+        assert torch.allclose(a['pred_score'], fixed[b][i]['pred_score'], atol=1e-5)
+    share = stages.count(0) / len(stages)
+    assert f'cascade/answered_stage0: {share:.4f}' in log
