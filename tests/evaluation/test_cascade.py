@@ -344,3 +344,30 @@ def test_mmaction_test_tool_runs_the_plans_cascade(tiny_motion_data, tmp_path):
         assert torch.allclose(a['pred_score'], fixed[b][i]['pred_score'], atol=1e-5)
     share = stages.count(0) / len(stages)
     assert f'cascade/answered_stage0: {share:.4f}' in log
+
+
+def test_token_optimize_calibrates_cascades_into_the_plan(tiny_motion_data, tmp_path):
+    import json
+    from conftest import load_tool, write_tiny_train_config
+    config = write_tiny_train_config(tmp_path, tiny_motion_data)
+    ckpt = _random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
+    plan_path = TOPlan([dict(budget=16, frames=4, side=42, selector='GroupDynamicSelector',
+                             val_top1=0.5, gmacs=0.01)], dict(budgets={})).save(
+                                 str(tmp_path / 'plan.json'))
+    load_tool('token_optimize').main([
+        config, ckpt, '--replan', plan_path, '--cascade', '--cascade-grids', '4x42',
+        '--cascade-budgets', '8', '16', 'all', '--cascade-rules', 'confidence', 'motion',
+        '--max-gmacs', '1000', '0.000001', '--min-top1', '0'])
+    plan = json.loads(open(plan_path).read())
+    assert plan['cascades'], 'no cascade on the front'
+    for c in plan['cascades']:
+        assert (c['frames'], c['side']) == (4, 42) and c['cascade']['rule'] in ('confidence',
+                                                                                 'motion')
+        assert min(c['shares']) > 0 and abs(sum(c['shares']) - 1) < 1e-6
+    fixed = {f['budget']: f for f in plan['cascade_fixed']}
+    assert set(fixed) == {8, 16, None} and fixed[None]['mean_tokens'] == 4 * 3 * 3
+    met, missed, cheapest = plan['cascade_targets']
+    assert met['gmacs'] <= 1000 and 'token_optimization.cascade=True' in met['cfg_options']
+    assert 'No cascade' in missed['error']
+    assert cheapest['gmacs'] == min(c['gmacs'] for c in plan['cascades'])
+    assert (tmp_path / 'cascade_table.md').exists() and (tmp_path / 'cascade_plot.png').exists()
