@@ -359,10 +359,12 @@ def add_cascades(args, cfg, model, plan, out):
 
 def _cascade_row(c):
     casc = c.get('cascade')
-    what = 'fixed' if casc is None else f"{casc['rule']} {'/'.join(str(b) for b in casc['budgets'])}"
+    what = 'fixed' if casc is None else casc['rule'] + ' ' + '/'.join(
+        'all' if b is None else str(b) for b in casc['budgets'])
     thresholds = '' if casc is None else ', '.join(f'{t:.3g}' for t in casc['thresholds'])
     shares = '' if casc is None else ' / '.join(f'{100 * s:.0f}' for s in c['shares'])
-    return [what, f"{c['frames']}x{c['side']}", '' if casc else c['budget'], thresholds,
+    budget = '' if casc else 'all' if c['budget'] is None else c['budget']
+    return [what, f"{c['frames']}x{c['side']}", budget, thresholds,
             f"{100 * c['val_top1']:.1f}", f"{c['mean_tokens']:.1f}", f"{c['gmacs']:.4f}",
             '' if c.get('latency_ms') is None else f"{c['latency_ms']:.2f}", shares]
 
