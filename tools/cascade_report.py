@@ -107,14 +107,21 @@ def main(argv=None):
             f'token_optimization.budget={budget}', f'token_optimization.plan={args.plan}']))
         rows.append(dict(res, kind='fixed', name=f'fixed {budget}', budget=int(budget),
                          val_top1=entry['val_top1']))
+    seen = {}  # targets that chose the same cascade share one test run
     for i, target in enumerate(plan.meta.get('cascade_targets', [])):
         if 'error' in target:
             continue
         key = next(k for k in ('max_gmacs', 'max_latency_ms', 'min_top1') if k in target)
+        same = json.dumps([target['cascade'], target['frames'], target['side']], sort_keys=True)
+        if same in seen:
+            seen[same]['name'] += f', {key} {target[key]}'
+            continue
         res = summarize(run_test(args, f'cascade_{i}', target['cfg_options']))
-        rows.append(dict(res, kind='cascade', name=f'cascade ({key} {target[key]})',
-                         target={key: target[key]}, val_top1=target['val_top1'],
-                         cascade=target['cascade']))
+        rows.append(dict(res, kind='cascade', name=f'cascade ({key} {target[key]}',
+                         val_top1=target['val_top1'], cascade=target['cascade']))
+        seen[same] = rows[-1]
+    for row in seen.values():
+        row['name'] += ')'
 
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))

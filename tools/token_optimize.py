@@ -338,9 +338,8 @@ def add_cascades(args, cfg, model, plan, out):
             except ValueError as err:
                 targets.append({key: value, 'error': str(err)})
                 continue
-            opts = [f'token_optimization.plan={out}'] + (
-                [f'token_optimization.cascade.min_top1={value}'] if key == 'min_top1' else
-                ['token_optimization.cascade=True', f'token_optimization.{key}={value}'])
+            opts = [f'token_optimization.plan={out}', 'token_optimization.cascade=True',
+                    f'token_optimization.{key}={value}']
             targets.append({key: value, **best, 'cfg_options': opts})
     plan.meta.update(cascades=front, cascade_fixed=fixed, cascade_targets=targets,
                      cascade_calibration=dict(

@@ -29,7 +29,7 @@ resume = False
 #   --cfg-options token_optimization.budget=1024 "token_optimization.grid=(16,224)"
 # (optional: token_optimization.selector=RandomSelector, .head=0, .max_latency_ms=30)
 # per-video adaptive budget calibrated into the plan: token_optimization.cascade=True
-#   token_optimization.plan=to_plan.json [token_optimization.max_gmacs=0.1]
+#   token_optimization.plan=to_plan.json [token_optimization.max_gmacs=0.1 | .min_top1=0.6]
 runner_type = 'FluxRunner'
 token_optimization = dict(budget=None, grid=None, plan=None, selector=None, head=None,
-                          max_latency_ms=None, max_gmacs=None, cascade=None)
+                          max_latency_ms=None, max_gmacs=None, cascade=None, min_top1=None)

@@ -572,7 +572,7 @@ def resolve_cascade(value, settings: Dict) -> Dict:
     ``selector`` and what calibration measured.
 
     ``value``: True (the plan's cascade for the switch's ``max_gmacs`` /
-    ``max_latency_ms``, else its best on the selection split); a dict of targets
+    ``max_latency_ms`` / ``min_top1``, else its best on the selection split); a dict of targets
     (``min_top1``, ``max_gmacs``, ``max_latency_ms``) chosen from the plan; or
     an explicit cascade ``dict(budgets=..., rule=..., thresholds=...,
     temperatures=...)`` run at the config's (or the switch's) grid.
@@ -580,7 +580,8 @@ def resolve_cascade(value, settings: Dict) -> Dict:
     from .to_plan import TOPlan
     where = 'token_optimization.cascade'
     targets = dict(max_gmacs=settings.get('max_gmacs'),
-                   max_latency_ms=settings.get('max_latency_ms'), min_top1=None)
+                   max_latency_ms=settings.get('max_latency_ms'),
+                   min_top1=settings.get('min_top1'))
     if isinstance(value, dict):
         value = dict(value)
         if 'budgets' in value:

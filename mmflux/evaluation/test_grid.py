@@ -30,7 +30,7 @@ TO_KEY = 'token_optimization'
 #: its keys; ``budget`` plus ``grid=(frames, side)`` or ``plan=FILE``; ``cascade``: a
 #: per-video adaptive budget (mmflux/evaluation/cascade.py)
 TO_FIELDS = ('budget', 'grid', 'plan', 'selector', 'head', 'max_latency_ms', 'max_gmacs',
-             'cascade')
+             'cascade', 'min_top1')
 
 
 class ViewGrid(NamedTuple):
@@ -213,6 +213,9 @@ def resolve(settings: Dict) -> Dict:
         out.update(budget=entry['cascade']['budgets'][-1], cascade=entry['cascade'],
                    frames=entry.get('frames'), side=entry.get('side'),
                    selector=out['selector'] or entry.get('selector'), plan_entry=entry)
+    elif settings.get('min_top1') is not None:
+        raise ValueError(f'{TO_KEY}.min_top1 chooses among the cascades of a plan; fix: add '
+                         f'{TO_KEY}.cascade=True (and {TO_KEY}.plan=PLAN).')
     elif settings.get('plan'):
         plan = TOPlan.load(settings['plan'])
         entry = plan.choose(budget=None if budget == -1 else budget,

@@ -267,6 +267,10 @@ def test_switch_takes_the_plans_cascade_for_a_target(tmp_path):
     assert cfg.test_pipeline[0]['clip_len'] == 8  # no target: the best on val
     cfg = apply_token_optimization(_cfg(plan=path, cascade=dict(min_top1=0.55)))
     assert cfg.test_pipeline[0]['clip_len'] == 4  # the cheapest at 55% or better
+    cfg = apply_token_optimization(_cfg(plan=path, cascade=True, min_top1=0.65))
+    assert cfg.test_pipeline[0]['clip_len'] == 8
+    with pytest.raises(ValueError, match='min_top1 chooses among the cascades'):
+        apply_token_optimization(_cfg(plan=path, budget=64, min_top1=0.65))
     with pytest.raises(ValueError, match='chooses a calibrated cascade from a plan'):
         apply_token_optimization(_cfg(cascade=True))
 
