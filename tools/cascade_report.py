@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument('--repeats', type=int, default=3, help='timing rounds (median taken)')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--skip-test', action='store_true', help='reuse the dumps in --out-dir')
+    p.add_argument('--skip-existing', action='store_true',
+                   help='reuse the dumps in --out-dir that exist, run the others')
     return p.parse_args(argv)
 
 
@@ -54,7 +56,7 @@ def mmaction_test_tool() -> str:
 def run_test(args, name, options):
     """MMAction2's tools/test.py with ``--cfg-options`` only; returns the dumped predictions."""
     dump = osp.join(args.out_dir, 'dumps', f'{name}.pkl')
-    if not args.skip_test:
+    if not (args.skip_test or args.skip_existing and osp.isfile(dump)):
         opts = list(options)
         if args.max_videos:
             opts.append(f'test_dataloader.dataset.indices={args.max_videos}')

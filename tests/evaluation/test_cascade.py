@@ -375,3 +375,25 @@ def test_token_optimize_calibrates_cascades_into_the_plan(tiny_motion_data, tmp_
     assert 'No cascade' in missed['error']
     assert cheapest['gmacs'] == min(c['gmacs'] for c in plan['cascades'])
     assert (tmp_path / 'cascade_table.md').exists() and (tmp_path / 'cascade_plot.png').exists()
+
+
+def test_usage_metric_counts_stages_and_tokens():
+    from mmflux.evaluation import CascadeUsageMetric
+    metric = CascadeUsageMetric()
+    base = dict(cascade_budgets=(16, 64, None), confidence=0.5)
+    metric.process({}, [
+        dict(base, cascade_stage=0, cascade_ran=(0, ), tokens_run=16, num_tokens=16),
+        dict(base, cascade_stage=2, cascade_ran=(0, 1, 2), tokens_run=16 + 64 + 128,
+             num_tokens=128, confidence=0.9),
+        dict(base, cascade_stage=1, cascade_ran=(0, 1), tokens_run=80, num_tokens=64),
+        dict(base, cascade_stage=1, cascade_ran=(0, 1), tokens_run=80, num_tokens=64,
+             failed=True),  # not counted
+        dict(token_budget=64, num_tokens=64)])  # a fixed-budget prediction: not counted
+    out = metric.compute_metrics(metric.results)
+    assert out['answered_stage0'] == out['answered_stage1'] == out['answered_stage2'] == \
+        pytest.approx(1 / 3)
+    assert (out['ran_stage0'], out['ran_stage1'], out['ran_stage2']) == pytest.approx(
+        (1, 2 / 3, 1 / 3))
+    assert out['mean_tokens'] == pytest.approx((16 + 208 + 80) / 3)
+    assert out['mean_answer_tokens'] == pytest.approx((16 + 128 + 64) / 3)
+    assert out['mean_confidence'] == pytest.approx((0.5 + 0.9 + 0.5) / 3)
