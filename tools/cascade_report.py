@@ -198,7 +198,8 @@ def plot(out_dir, rows):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], 'gmacs', 'mean GMACs per view'),
                            (axes[1], 'latency_ms', 'mean ms per view (this CPU, batch 1)')):
-        fixed = sorted((r[key], 100 * r['top1'], r['budget']) for r in rows if r['kind'] == 'fixed')
+        fixed = [(r[key], 100 * r['top1'], r['budget'])
+                 for r in sorted((r for r in rows if r['kind'] == 'fixed'), key=lambda r: r['budget'])]
         ax.plot([p[0] for p in fixed], [p[1] for p in fixed], 'o-', label='fixed budgets (TO grid)')
         for x, y, b in fixed:
             ax.annotate(str(b), (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
