@@ -234,17 +234,45 @@ class BudgetCascade:
     def forward_videos(self, recognizer, inputs: torch.Tensor, num_videos: int,
                        keep_tokens: bool = False) -> List[CascadeAnswer]:
         """The answer of each of ``num_videos`` videos whose views are ``inputs``
-        ((N, V, C, T, H, W) or (N * V, C, T, H, W), video-major)."""
+        ((N, V, C, T, H, W) or (N * V, C, T, H, W), video-major), embedded once."""
         views = inputs.reshape((-1, ) + tuple(inputs.shape[-4:]))
-        V = views.shape[0] // num_videos
         chunk = (recognizer.test_cfg or {}).get('max_testing_views') or views.shape[0]
         embedded = self.embed(recognizer, views, chunk)
-        last = len(self.budgets) - 1
+
+        def run_stage(rows, budget):
+            return self.run_stage(recognizer, embedded, rows, budget, chunk)
+
+        def coverage(rows, budget):
+            return self.coverage(recognizer, embedded.rows(rows), budget,
+                                 len(rows) * num_videos // views.shape[0])
+
+        return self.run(num_videos, views.shape[0] // num_videos, run_stage,
+                        lambda logits, v: recognizer.cls_head.average_clip(logits, num_segs=v),
+                        coverage if self.rule == 'motion' else None, keep_tokens)
+
+    def run(self, num_videos: int, num_views: int, run_stage: Callable,
+            average: Callable, coverage: Optional[Callable] = None,
+            keep_tokens: bool = False) -> List[CascadeAnswer]:
+        """The stage loop, for any way of running a budget on some views.
+
+        ``run_stage(rows, budget)``: (logits (len(rows), K), head, kept count, tokens,
+        kept) of the views ``rows`` (video-major rows of the N * V views);
+        ``average(logits, V)``: the head's view average (its argmax is the predicted
+        class); ``coverage(rows, budget)``: (n,) per-video coverage (``motion`` only).
+        """
+        V, last = num_views, len(self.budgets) - 1
+
+        def rows_of(videos):
+            return (videos[:, None] * V + torch.arange(V)).reshape(-1)
+
         if self.rule == 'motion':  # known before any block: each video runs one stage
+            if coverage is None:
+                raise ValueError("exit rule 'motion' needs the selector's scores, which this "
+                                 'runner does not have; use another rule.')
             start = torch.full((num_videos, ), last)
+            everyone = rows_of(torch.arange(num_videos))
             for k in reversed(range(last)):
-                cov = self.coverage(recognizer, embedded, self.budgets[k], num_videos)
-                start[cov >= self.thresholds[k]] = k
+                start[coverage(everyone, self.budgets[k]) >= self.thresholds[k]] = k
         answers: List[Optional[CascadeAnswer]] = [None] * num_videos
         ran: List[List[int]] = [[] for _ in range(num_videos)]
         tokens_run = [0] * num_videos
@@ -254,15 +282,13 @@ class BudgetCascade:
             run = (start == k).nonzero()[:, 0] if self.rule == 'motion' else pending
             if len(run) == 0:
                 continue
-            rows = (run[:, None] * V + torch.arange(V)).reshape(-1)
-            logits, head, kept_count, tokens, kept = self.run_stage(recognizer, embedded, rows,
-                                                                    budget, chunk)
+            rows = rows_of(run)
+            logits, head, kept_count, tokens, kept = run_stage(rows, budget)
             view_logits = logits.reshape(len(run), V, -1)
-            predicted = recognizer.cls_head.average_clip(logits, num_segs=V).argmax(dim=-1)
-            coverage = self.coverage(recognizer, embedded.rows(rows), budget, len(run)) \
-                if self.rule == 'motion' else None
+            predicted = average(logits, V).argmax(dim=-1)
+            cover = coverage(rows, budget) if self.rule == 'motion' else None
             stat = stage_statistic(self.rule, view_logits, predicted, self.temperatures[k],
-                                   previous[run] if k > 0 else None, coverage)
+                                   previous[run] if k > 0 else None, cover)
             conf = calibrated_probs(view_logits, self.temperatures[k]).max(dim=-1).values
             for v in run.tolist():
                 ran[v].append(k)
@@ -274,7 +300,8 @@ class BudgetCascade:
                     stage=k, budget=budget, head=head, num_tokens=kept_count,
                     logits=view_logits[i], confidence=float(conf[i]), statistic=float(stat[i]),
                     ran=tuple(ran[int(run[i])]), tokens_run=tokens_run[int(run[i])],
-                    tokens=tokens[i * V:(i + 1) * V] if keep_tokens else None,
+                    tokens=tokens[i * V:(i + 1) * V] if keep_tokens and tokens is not None
+                    else None,
                     kept=kept[i * V:(i + 1) * V] if keep_tokens and kept is not None else None)
             previous[run] = predicted
             pending = run[~leave]
