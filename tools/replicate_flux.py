@@ -109,7 +109,7 @@ class Replication:
         from mmengine.config import Config
         self.base = Config.fromfile(BASE_CONFIG)  # read once; the runs override it
         backbone = self.base.model.backbone
-        from mmflux.models.geometry import TokenGeometry
+        from mmflux.utils.token_geometry import TokenGeometry
         # the base config's sizes (no model is built here), as both backbones are given them
         self.geometry = TokenGeometry(patch_size=backbone.patch_size,
                                       tubelet_size=backbone.tubelet_size)

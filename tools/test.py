@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 
 from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from mmflux.utils.device import adapt_distributed_cfg
 
 

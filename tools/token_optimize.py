@@ -37,12 +37,13 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmaction.registry import MODELS
-from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency
+from mmflux.deployment.latency import RUNTIMES, measure_latency
+from mmflux.evaluation.latency import machine_info
 from mmflux.evaluation.test_grid import cfg_options, read_test_grid
 from mmflux.evaluation.to_plan import TOPlan, pareto_front
 from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_sides,
                                                   check_frames, check_side)
-from mmflux.models.geometry import token_geometry
+from mmflux.utils.token_geometry import token_geometry
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 from mmflux.utils.flops import count_macs
 from mmflux.utils.tables import markdown_table

@@ -24,8 +24,8 @@ from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
 from mmaction.registry import DATASETS, MODELS
-from ..datasets.robust_dataset import log_event
-from ..models.geometry import token_geometry
+from ..utils.event_log import log_event
+from ..utils.token_geometry import token_geometry
 from .decode_once import MultiGridDecoder
 from .test_grid import set_test_grid
 

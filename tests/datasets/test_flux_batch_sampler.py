@@ -13,7 +13,7 @@ from mmaction.registry import DATA_SAMPLERS
 from mmengine.dataset import DefaultSampler
 from mmflux.datasets import FluxBatchSampler, flux_grid_pairs
 from mmflux.datasets.flux_batch_sampler import sample_seed, with_backbone_geometry
-from mmflux.models.geometry import TokenGeometry
+from mmflux.utils.token_geometry import TokenGeometry
 
 #: the released FluxViT's token geometry (14 px x 1 frame); the sampler has no default
 RELEASED = dict(patch_size=14, tubelet_size=1)

@@ -6,7 +6,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, TokenGeometry, num_tokens, token_grid
+from mmflux.utils.token_geometry import TokenGeometry, num_tokens, token_grid
+from ..backbone_output import BackboneOutput
 from ..selectors import BaseTokenSelector, check_budget
 
 

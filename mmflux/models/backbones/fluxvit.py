@@ -7,7 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..backbone_output import BackboneOutput
 from ..layers import DepthwiseAffine, DualNormPatchEmbed, FluxBlock, resize_pos_table, sincos_3d
 from .base import BaseFluxBackbone
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..backbone_output import BackboneOutput
 from ..layers import resize_pos_table
 from .base import BaseFluxBackbone
 

@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from mmflux.evaluation.test_grid import pipelines
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from conftest import REPO_ROOT
 
 
