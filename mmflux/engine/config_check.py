@@ -27,7 +27,7 @@ from mmengine.registry import DefaultScope
 
 from mmaction.registry import DATA_SAMPLERS, DATASETS, MODELS
 from ..datasets.flux_batch_sampler import FluxBatchSampler, with_backbone_geometry
-from ..evaluation.test_grid import view_grids
+from ..evaluation.grid_config import view_grids
 from ..models.backbones.base import BaseFluxBackbone
 from ..models.recognizers import FluxRecognizer
 
@@ -46,7 +46,7 @@ def _registered(registry, cfg: Any) -> Optional[type]:
 
 # ------------------------------------------------------------------ built objects
 def crop_grids(cfg: Any, backbone, errors: List[str]) -> List[Grid]:
-    """The val/test view grids (read by :func:`mmflux.evaluation.test_grid.view_grids`)
+    """The val/test view grids (read by :func:`mmflux.evaluation.grid_config.view_grids`)
     whose crops the backbone can cut into patches; the others are reported with the
     nearest size it can."""
     grids, seen = [], set()

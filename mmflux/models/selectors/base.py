@@ -22,6 +22,10 @@ class BaseTokenSelector(BaseModule):
     first ``budget % G`` groups one token more.
     """
 
+    #: True for selectors whose kept set is a random draw: an exported graph cannot
+    #: reproduce it, so export refuses them below the grid's token count
+    draws_at_random: bool = False
+
     def __init__(self, max_groups: int = 4, exact_count: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if max_groups not in (1, 2, 4):

@@ -37,6 +37,8 @@ class RandomSelector(BaseTokenSelector):
         seed: base seed mixed into every per-sample draw.
     """
 
+    draws_at_random = True
+
     def __init__(self, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(seed, bool) or not isinstance(seed, int):
