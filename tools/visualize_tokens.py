@@ -66,7 +66,6 @@ def kept_masks(model, batch, budget, selectors, seed):
     for name in selectors:
         swap_selector(backbone, configured)  # each selector takes the configured one's arguments
         swap_selector(backbone, name, seed=seed)
-        torch.manual_seed(seed)
         with torch.no_grad():
             kept = backbone(x, budget, return_output=True).kept
         mask = torch.zeros(int(np.prod(grid)), dtype=torch.bool)

@@ -1,4 +1,4 @@
-"""Per-batch flexible spatio-temporal grid for Flux training (spec §2.1).
+"""Per-batch flexible spatio-temporal grid for Flux training.
 
 :class:`FluxBatchSampler` wraps an index sampler (normally mmengine's
 ``DefaultSampler``), chunks its indices into mini-batches and gives every

@@ -199,8 +199,6 @@ class TokenOptimizer:
         num_clips: temporal views per video during the search (1 keeps it fast).
         max_videos: evaluate at most this many videos per split (None: all).
         decode_once: decode each video once for all settings of a split.
-        seed: the random selector's stream is reseeded per batch from it, so both
-            evaluation paths draw the same tokens.
         gmacs: ``gmacs(frames, side, budget)`` of a setting (e.g. from
             :func:`mmflux.utils.flops.count_macs`), filled into every candidate
             before the choice, whose tie-break (:func:`choice_key`) then matches the
@@ -212,7 +210,7 @@ class TokenOptimizer:
     def __init__(self, cfg: Config, model: torch.nn.Module, device: str = 'cpu',
                  num_clips: Optional[int] = 1, max_videos: Optional[int] = None,
                  batch_size: int = 4, num_workers: int = 0, progress: bool = True,
-                 decode_once: bool = True, seed: int = 0,
+                 decode_once: bool = True,
                  gmacs: Optional[Callable[[int, int, Optional[int]], float]] = None) -> None:
         self.cfg = cfg
         self.model = model.to(device).eval()
@@ -223,7 +221,6 @@ class TokenOptimizer:
         self.num_workers = num_workers
         self.progress = progress
         self.decode_once = decode_once
-        self.seed = seed
         self.gmacs = gmacs
         # the backbone owns the token geometry (TypeError naming it when it has none)
         self.geometry = token_geometry(model.backbone)
@@ -257,10 +254,9 @@ class TokenOptimizer:
                       persistent_workers=False, collate_fn=dict(type='pseudo_collate'))
         return loader
 
-    def _run(self, batch: Dict, setting: Setting, batch_index: int) -> List:
+    def _run(self, batch: Dict, setting: Setting) -> List:
         self.set_selector(setting.selector, setting.seed)
         self.model.test_cfg = dict(self.model.test_cfg or {}, token_budget=setting.budget, head=None)
-        torch.manual_seed(self.seed + batch_index)
         with torch.no_grad():
             return self.model.test_step(batch)
 
@@ -318,8 +314,8 @@ class TokenOptimizer:
         kept = 0
         bar = ProgressBar(len(loader.dataset)) if self.progress else None
         index = 0  # the loader does not shuffle: its n-th sample is the dataset's n-th video
-        for b, batch in enumerate(loader):
-            outputs = self._run(batch, setting, b)
+        for batch in loader:
+            outputs = self._run(batch, setting)
             for sample in outputs:
                 if _meta(sample, 'filename') is None:  # the packer keeps only its meta keys
                     info = loader.dataset.get_data_info(index)
@@ -346,7 +342,7 @@ class TokenOptimizer:
         stats = [[0, 0] for _ in settings]  # samples processed, kept tokens
         failed = 0
         bar = ProgressBar(len(dataset)) if self.progress else None
-        for b, start in enumerate(range(0, len(dataset), self.batch_size)):
+        for start in range(0, len(dataset), self.batch_size):
             packed = {}  # grid -> list of packed videos
             for index in range(start, min(start + self.batch_size, len(dataset))):
                 info = dataset.get_data_info(index)
@@ -368,7 +364,7 @@ class TokenOptimizer:
                 if not items:
                     continue
                 batch = pseudo_collate(items)
-                outputs = self._run(batch, setting, b)
+                outputs = self._run(batch, setting)
                 for sample in outputs:
                     self._record(sample, setting, split)
                     stats[i][0] += 1
@@ -401,6 +397,7 @@ class TokenOptimizer:
         for choice, n in zip(choices, counts):
             choice.candidates = [next(scored) for _ in range(n)]
             if self.gmacs is not None:
+                self.set_selector(None)  # counted with the model's own (deterministic) selector
                 for r in choice.candidates:
                     r.gmacs = self.gmacs(r.frames, r.side, r.budget)
             # the plan's rule: most accurate, ties to fewer GMACs, then fewer sampled tokens
