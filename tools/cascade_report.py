@@ -99,7 +99,7 @@ def main(argv=None):
 
     from mmaction.registry import MODELS
     from mmflux.evaluation.cascade import stage_gmacs, stage_latencies
-    from mmflux.evaluation.to_plan import TOPlan
+    from mmflux.evaluation.to_switch import TOPlan
     from mmflux.utils.checkpoint_fit import load_for_inference
     from mmflux.utils.tables import markdown_table
     plan = TOPlan.load(args.plan)

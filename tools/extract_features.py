@@ -33,7 +33,8 @@ from mmengine.utils import ProgressBar
 
 from mmaction.registry import MODELS
 from mmflux.datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY
-from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
+from mmflux.evaluation.grid_config import read_test_grid
+from mmflux.evaluation.to_switch import apply_token_optimization, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 
@@ -89,11 +90,11 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     if args.budget is None and not args.cascade:
         sys.exit('error: give --budget (or --plan PLAN --cascade)')
-    budget = None if args.budget is None else \
-        args.budget.lower() if args.budget.lower() == 'all' else int(args.budget)
-    set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan,
-               cascade=True if args.cascade else None)
     try:
+        given = dict(grid=args.grid, plan=args.plan, cascade=True if args.cascade else None)
+        if args.budget is not None:
+            given['budget'] = args.budget
+        set_switch(cfg, **{k: v for k, v in given.items() if v is not None or k == 'budget'})
         apply_token_optimization(cfg)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f'error: {err}')

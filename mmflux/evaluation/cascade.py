@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from mmaction.registry import TASK_UTILS
-from ..models.geometry import PatchEmbedding
+from ..models.backbone_output import PatchEmbedding
 
 #: the exit rules, in the order reports list them
 RULES = ('confidence', 'margin', 'view_agreement', 'budget_agreement', 'motion')
@@ -604,7 +604,7 @@ def resolve_cascade(value, settings: Dict) -> Dict:
     an explicit cascade ``dict(budgets=..., rule=..., thresholds=...,
     temperatures=...)`` run at the config's (or the switch's) grid.
     """
-    from .to_plan import TOPlan
+    from .to_switch import TOPlan
     where = 'token_optimization.cascade'
     targets = dict(max_gmacs=settings.get('max_gmacs'),
                    max_latency_ms=settings.get('max_latency_ms'),
@@ -644,7 +644,7 @@ def split_batches(cfg, ann_file: str, frames: int, side: int, batch_size: int = 
     from mmengine.runner import Runner
 
     from ..datasets.robust_dataset import FAILED_KEY
-    from .test_grid import set_test_grid
+    from .grid_config import set_test_grid
     cfg = copy.deepcopy(cfg)
     set_test_grid(cfg, frames, side)
     loader = copy.deepcopy(cfg.test_dataloader)

@@ -12,8 +12,8 @@ from mmflux.evaluation.cascade import (BudgetCascade, CascadeTable, StageCosts, 
                                        choose_cascade, collect_table, fit_temperature, pareto,
                                        search_cascades, simulate, stage_statistic,
                                        table_statistic)
-from mmflux.evaluation.test_grid import apply_token_optimization
-from mmflux.evaluation.to_plan import TOPlan
+from mmflux.evaluation.to_switch import apply_token_optimization
+from mmflux.evaluation.to_switch import TOPlan
 
 # 8 frames x 56 px with 14 px x 1-frame patches: 8 x 4 x 4 = 128 tokens per view
 FRAMES, SIDE = 8, 56
@@ -125,9 +125,9 @@ def test_motion_rule_runs_one_stage_per_video(monkeypatch):
     calls = []
     original = model.backbone.forward_embedded
 
-    def spy(embedded, budget=None, generator=None):
+    def spy(embedded, budget=None):
         calls.append((budget, embedded.tokens.shape[0]))
-        return original(embedded, budget, generator)
+        return original(embedded, budget)
 
     with torch.no_grad():
         emb = model.backbone.embed_patches(x.reshape(12, 3, FRAMES, SIDE, SIDE), with_scores=True)

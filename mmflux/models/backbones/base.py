@@ -1,4 +1,5 @@
 """What every budget-aware backbone shares: its token geometry, selection and outputs."""
+from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
 import torch
@@ -6,7 +7,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, PatchEmbedding, TokenGeometry, num_tokens, token_grid
+from mmflux.utils.token_geometry import TokenGeometry, num_tokens, token_grid
+from ..backbone_output import BackboneOutput, PatchEmbedding
 from ..selectors import BaseTokenSelector, check_budget
 
 
@@ -82,7 +84,6 @@ class BaseFluxBackbone(BaseModule):
 
     # ------------------------------------------------------------ selection
     def select_tokens(self, tokens: torch.Tensor, budget: Optional[int],
-                      generator: Optional[torch.Generator] = None,
                       scores: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
         """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all.
 
@@ -98,10 +99,9 @@ class BaseFluxBackbone(BaseModule):
         if self.selector is None:
             raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
                              'backbone has no selector; set model.backbone.selector.')
-        kwargs = {} if scores is None else dict(scores=scores)
-        if generator is None:  # selectors written for forward(tokens, budget) keep working
-            return self.selector(tokens.detach(), budget, **kwargs)
-        return self.selector(tokens.detach(), budget, generator=generator, **kwargs)
+        if scores is None:  # selectors written for forward(tokens, budget) keep working
+            return self.selector(tokens.detach(), budget)
+        return self.selector(tokens.detach(), budget, scores=scores)
 
     def selection_scores(self, tokens: torch.Tensor) -> Optional[torch.Tensor]:
         """The selector's budget-independent scores of (B, t, h * w, C) patch embeddings,
@@ -115,22 +115,44 @@ class BaseFluxBackbone(BaseModule):
         ``with_scores`` adds the selector's :meth:`selection_scores`."""
         raise NotImplementedError
 
-    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def forward_embedded(self, embedded: PatchEmbedding,
+                         budget: Optional[int] = None) -> BackboneOutput:
         """Select ``budget`` tokens of an embedding, add positions, run the blocks."""
         raise NotImplementedError
 
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
-        return self.forward_embedded(self.embed_patches(x), budget, generator=generator)
+    def positional_embedding(self, frames: int, height: int, width: int) -> torch.Tensor:
+        """(1, frames * height * width, C) positional table of a (t, h, w) token grid,
+        added to the patch tokens before selection (so kept tokens keep their place)."""
+        raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, budget: Optional[int] = None,
-                generator: Optional[torch.Generator] = None, return_output: bool = False):
+    @contextmanager
+    def fixed_positional_embedding(self, grid: Tuple[int, int, int], table: torch.Tensor):
+        """Inside the block, :meth:`positional_embedding` of ``grid`` is ``table`` and any
+        other grid is refused: an exporter traces the table as a constant instead of its
+        interpolation (bit-identical to eager, no resize op in the graph)."""
+        grid = tuple(int(g) for g in grid)
+
+        def fixed(frames: int, height: int, width: int) -> torch.Tensor:
+            if (frames, height, width) != grid:
+                raise ValueError(f'the positional embedding is fixed to the token grid {grid}, '
+                                 f'got {(frames, height, width)}.')
+            return table
+
+        self.positional_embedding = fixed  # shadows the method on this instance only
+        try:
+            yield self
+        finally:
+            del self.positional_embedding
+
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None) -> BackboneOutput:
+        return self.forward_embedded(self.embed_patches(x), budget)
+
+    def forward(self, x: torch.Tensor, budget: Optional[int] = None, return_output: bool = False):
         """Tokens (B, num_prefix_tokens + K, C) of ``x`` (B, C, T, H, W) at ``budget``.
 
         ``return_output=True`` gives :meth:`forward_features`' :class:`BackboneOutput`
         (tokens, kept indices, prefix tokens, token grid) through ``__call__``, so
         module hooks (e.g. FLOP counters) see the backbone.
         """
-        out = self.forward_features(x, budget, generator=generator)
+        out = self.forward_features(x, budget)
         return out if return_output else out.tokens

@@ -7,7 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, PatchEmbedding
+from ..backbone_output import BackboneOutput, PatchEmbedding
 from ..layers import DepthwiseAffine, DualNormPatchEmbed, FluxBlock, resize_pos_table, sincos_3d
 from .base import BaseFluxBackbone
 
@@ -182,12 +182,12 @@ class FluxViT(BaseFluxBackbone):
         return PatchEmbedding(tokens, grid,
                               self.selection_scores(tokens) if with_scores else None)
 
-    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def forward_embedded(self, embedded: PatchEmbedding,
+                         budget: Optional[int] = None) -> BackboneOutput:
         """budget: patch tokens to keep (None: all)."""
         tokens, grid = embedded.tokens, embedded.grid
         B = tokens.shape[0]
-        kept = self.select_tokens(tokens, budget, generator, scores=embedded.scores)
+        kept = self.select_tokens(tokens, budget, scores=embedded.scores)
         C = self.embed_dims
         pos = self.positional_embedding(*grid).to(tokens.dtype)
         tokens = tokens.reshape(B, -1, C) + pos

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, PatchEmbedding
+from ..backbone_output import BackboneOutput, PatchEmbedding
 from ..layers import resize_pos_table
 from .base import BaseFluxBackbone
 
@@ -66,11 +66,11 @@ class SelectiveVisionTransformer(BaseFluxBackbone):
         return PatchEmbedding(tokens, grid,
                               self.selection_scores(tokens) if with_scores else None)
 
-    def forward_embedded(self, embedded: PatchEmbedding, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def forward_embedded(self, embedded: PatchEmbedding,
+                         budget: Optional[int] = None) -> BackboneOutput:
         grid = embedded.grid
         B, _, _, C = embedded.tokens.shape
-        kept = self.select_tokens(embedded.tokens, budget, generator, scores=embedded.scores)
+        kept = self.select_tokens(embedded.tokens, budget, scores=embedded.scores)
         tokens = embedded.tokens.reshape(B, -1, C) + self.positional_embedding(*grid).to(
             embedded.tokens.dtype)
         if kept is not None:

@@ -11,7 +11,7 @@ class BaseTokenSelector(BaseModule):
     Returned indices index the flattened (t, h, w) raster of the T * L patch tokens
     (cls excluded), shape (B, K), ascending, so kept tokens stay in their original
     order. Selectors are pure functions of their inputs (the random selector of
-    its seed and inputs, or of the ``generator`` a caller passes).
+    its seed and inputs).
 
     Counting: the frames are split into ``G`` contiguous temporal groups (the
     largest of 4, 2, 1 that divides T into groups of at least two frames) and each
@@ -21,6 +21,10 @@ class BaseTokenSelector(BaseModule):
     keeps 1020); ``exact_count=True`` keeps exactly ``budget`` tokens, giving the
     first ``budget % G`` groups one token more.
     """
+
+    #: True for selectors whose kept set is a random draw: an exported graph cannot
+    #: reproduce it, so export refuses them below the grid's token count
+    draws_at_random: bool = False
 
     def __init__(self, max_groups: int = 4, exact_count: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -62,10 +66,9 @@ class BaseTokenSelector(BaseModule):
         return None
 
     def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None,
                 scores: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Kept indices (B, K); ``generator`` feeds selectors that draw at random,
-        ``scores`` are this selector's :meth:`score` of ``tokens`` if already known."""
+        """Kept indices (B, K) of patch embeddings (B, T, L, C) at ``budget``; ``scores``
+        are this selector's :meth:`score` of ``tokens`` if already known."""
         raise NotImplementedError
 
 

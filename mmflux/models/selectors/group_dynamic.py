@@ -49,7 +49,6 @@ class GroupDynamicSelector(BaseTokenSelector):
         return scores.reshape(B, groups, frames_per_group * L)
 
     def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None,
                 scores: Optional[torch.Tensor] = None) -> torch.Tensor:
         B, T, L, C = tokens.shape
         counts = self.group_counts(T, L, budget)
