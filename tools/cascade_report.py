@@ -203,6 +203,13 @@ def plot(out_dir, rows):
         ax.plot([p[0] for p in fixed], [p[1] for p in fixed], 'o-', label='fixed budgets (TO grid)')
         for x, y, b in fixed:
             ax.annotate(str(b), (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+        for grid in sorted({tuple(r['grid']) for r in rows if r['kind'] == 'fixed at grid'}):
+            pts = sorted((r[key], 100 * r['top1'], r['budget']) for r in rows
+                         if r['kind'] == 'fixed at grid' and tuple(r['grid']) == grid)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], 's--', alpha=0.6,
+                    label=f'fixed budgets at {grid[0]}x{grid[-1]}')
+            for x, y, b in pts:
+                ax.annotate(str(b), (x, y), textcoords='offset points', xytext=(4, -10), fontsize=7)
         for r in (r for r in rows if r['kind'] == 'cascade'):
             budgets = '→'.join(str(b if b is not None else 'all') for b in r['budgets'])
             ax.scatter([r[key]], [100 * r['top1']], marker='*', s=140,
