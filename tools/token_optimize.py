@@ -37,6 +37,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmaction.registry import MODELS
+import mmflux.deployment.latency  # noqa: F401,E402  (registers the exported runtimes)
 from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency
 from mmflux.evaluation.test_grid import cfg_options, read_test_grid
 from mmflux.evaluation.to_plan import TOPlan, pareto_front

@@ -5,6 +5,8 @@ each candidate (grid, budget) is exported in memory exactly as
 ``tools/deployment/export.py`` would export it (same wrapper, same exporter),
 loaded into ONNX Runtime or OpenVINO, and timed on one view. The files live in a
 temporary folder that is removed once the returned call is garbage collected.
+Importing this module registers both backends as runtimes of
+:func:`mmflux.evaluation.latency.measure_latency` (this layer sits above it).
 """
 import json
 import os.path as osp
@@ -14,6 +16,7 @@ from typing import Callable, Optional
 
 import torch
 
+from mmflux.evaluation.latency import register_runtime
 from .export import export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
@@ -46,3 +49,18 @@ def exported_forward(model: torch.nn.Module, frames: int, side: int, budget: Opt
 
     weakref.finalize(forward, folder.cleanup)
     return forward
+
+
+def _runtime_factory(backend: str) -> Callable:
+    """``measure_latency``'s factory signature for one backend (CPU only)."""
+
+    def factory(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
+                device: str = 'cpu') -> Callable[[], None]:
+        if device != 'cpu':
+            raise ValueError(f'--runtime {backend} measures on the CPU; drop --device {device}.')
+        return exported_forward(model, frames, side, budget, backend)
+    return factory
+
+
+for _backend in BACKENDS:
+    register_runtime(_backend, _runtime_factory(_backend))

@@ -2,16 +2,18 @@
 
 Why measured, not derived from GMACs: at small budgets attention, the selector
 and Python overhead do not scale with MACs, and a deployment target is in
-milliseconds. Batch 1, one view, median of ``runs`` after ``warmup`` runs, with
-the runtime that will run the model (eager PyTorch by default; exported
-runtimes plug into :data:`RUNTIMES`).
+milliseconds. Batch 1, one view, median of ``runs`` after ``warmup`` runs
+(:mod:`mmflux.utils.timing`), with the runtime that will run the model: eager
+PyTorch here; the exported runtimes (``onnxruntime``, ``openvino``) are
+registered into :data:`RUNTIMES` by :mod:`mmflux.deployment.latency`, which sits
+above this layer.
 """
-import platform
-import statistics
-import time
 from typing import Callable, Dict, Optional
 
 import torch
+
+from mmflux.utils.cpu_info import machine_info as _machine_info
+from mmflux.utils.timing import time_call
 
 
 def eager_pytorch(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
@@ -25,51 +27,36 @@ def eager_pytorch(model: torch.nn.Module, frames: int, side: int, budget: Option
     return forward
 
 
-def _exported(backend: str) -> Callable:
-    """Factory for an exported runtime (imported lazily: the runtimes are optional)."""
+#: runtime name -> factory ``(model, frames, side, budget, device) -> one-view call``
+RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch}
 
-    def factory(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
-                device: str = 'cpu') -> Callable[[], None]:
-        if device != 'cpu':
-            raise ValueError(f'--runtime {backend} measures on the CPU; drop --device {device}.')
-        from mmflux.deployment.latency import exported_forward
-        return exported_forward(model, frames, side, budget, backend)
-    return factory
+#: runtimes that another module registers (named in the error when it was not imported)
+_REGISTERED_BY = {'onnxruntime': 'mmflux.deployment.latency',
+                  'openvino': 'mmflux.deployment.latency'}
 
 
-#: runtime name -> factory of a one-view forward call (same signature for all):
-#: eager PyTorch, or the model exported at that grid and budget (mmflux.deployment)
-RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch,
-                                 'onnxruntime': _exported('onnxruntime'),
-                                 'openvino': _exported('openvino')}
+def register_runtime(name: str, factory: Callable) -> None:
+    """Make ``runtime=name`` available to :func:`measure_latency` (and the tools' choices)."""
+    RUNTIMES[name] = factory
 
 
 def machine_info(runtime: str = 'pytorch', device: str = 'cpu') -> Dict:
-    """What a latency was measured on: CPU model, threads, runtime, versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return dict(cpu=cpu, torch_threads=torch.get_num_threads(), runtime=runtime,
-                device=device, torch=torch.__version__, python=platform.python_version())
+    """What a latency was measured on (:func:`mmflux.utils.cpu_info.machine_info`) and with
+    which runtime; ``torch_threads`` repeats ``threads`` under the key plan files carry."""
+    info = _machine_info(device)
+    info.update(runtime=runtime, torch_threads=info['threads'])
+    return info
 
 
 def measure_latency(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
                     runs: int = 10, warmup: int = 3, runtime: str = 'pytorch',
                     device: str = 'cpu') -> Dict:
-    """``median_ms``, ``min_ms``, ``runs`` of one view at a setting (batch 1)."""
+    """``median_ms``, ``min_ms``, ``p90_ms``, ``runs`` of one view at a setting (batch 1)."""
     if runtime not in RUNTIMES:
-        raise ValueError(f'runtime {runtime!r} is not available; known: {sorted(RUNTIMES)}.')
+        hint = (f'; import {_REGISTERED_BY[runtime]} to register it' if runtime in _REGISTERED_BY
+                else '')
+        raise ValueError(f'runtime {runtime!r} is not available; known: {sorted(RUNTIMES)}{hint}.')
     call = RUNTIMES[runtime](model, frames, side, budget, device)
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(1000 * (time.perf_counter() - start))
-    return dict(median_ms=statistics.median(times), min_ms=min(times), runs=runs)
+    timing = time_call(call, warmup=warmup, repeats=runs, device=device)
+    return dict(median_ms=timing.median_ms, min_ms=timing.min_ms, p90_ms=timing.percentile(90),
+                runs=runs)
