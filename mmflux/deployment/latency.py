@@ -5,8 +5,6 @@ each candidate (grid, budget) is exported in memory exactly as
 ``tools/deployment/export.py`` would export it (same wrapper, same exporter),
 loaded into ONNX Runtime or OpenVINO, and timed on one view. The files live in a
 temporary folder that is removed once the returned call is garbage collected.
-Importing this module registers both backends as runtimes of
-:func:`mmflux.evaluation.latency.measure_latency` (this layer sits above it).
 """
 import json
 import os.path as osp
@@ -16,10 +14,10 @@ from typing import Callable, Optional
 
 import torch
 
-from mmflux.evaluation.latency import register_runtime
 from .export import export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
+from ..evaluation.latency import register_runtime
 
 BACKENDS = ('onnxruntime', 'openvino')
 
@@ -51,6 +49,8 @@ def exported_forward(model: torch.nn.Module, frames: int, side: int, budget: Opt
     return forward
 
 
+# importing this module registers both backends as runtimes of
+# mmflux.evaluation.latency.measure_latency (the evaluation layer does not import this one)
 def _runtime_factory(backend: str) -> Callable:
     """``measure_latency``'s factory signature for one backend (CPU only)."""
 
