@@ -215,31 +215,28 @@ def _fmt(x: Optional[float], nd: int = 2) -> str:
 
 
 def collect_results(rows: Sequence[Dict], timings: Dict, machine: Dict) -> List[Dict]:
-    """One JSON row per timed row, with rates relative to the matmul of the same setting."""
-    def key(info, impl):
-        return (info['model'], info['budget'], info['dtype'], impl)
-
-    by_key = {key(r['info'], r['info']['impl']): (r, timings[i]) for i, r in enumerate(rows)}
+    """One JSON row per timed row; forwards get clips/s, FLOP/s and their share of the matmul rate."""
     results = []
-    for (_, _, _, impl), (row, t) in by_key.items():
+    for i, row in enumerate(rows):
         info = row['info']
         label = 'bf16*' if (info['dtype'] == 'bf16' and machine['device'] == 'cpu'
                             and not machine['native_bf16']) else info['dtype']
-        out = dict(info, dtype_label=label, **{f'time_{k}': v for k, v in t.as_dict().items()
+        out = dict(info, dtype_label=label, **{f'time_{k}': v for k, v in timings[i].as_dict().items()
                                                if k != 'name'})
-        seconds = t.median_ms / 1e3
-        if impl == 'matmul':
-            out['gflops'] = info['gflop'] / seconds
-        elif impl in FORWARDS:
-            _, mm = by_key[key(info, 'matmul')]
-            out['clips_per_s'] = info['batch'] / seconds
-            out['gflops'] = 2 * info['gmacs_clip'] * info['batch'] / seconds
-            out['matmul_gflops'] = by_key[key(info, 'matmul')][0]['info']['gflop'] / (mm.median_ms / 1e3)
-            out['matmul_frac'] = out['gflops'] / out['matmul_gflops']
-            out['act_peak_mib'] = row.get('peak_bytes', None)
-            if out['act_peak_mib'] is not None:
-                out['act_peak_mib'] /= 2**20
+        if 'gflop' in info:
+            out['gflops'] = info['gflop'] / (out['time_median_ms'] / 1e3)
+        if 'peak_bytes' in row:
+            out['act_peak_mib'] = row['peak_bytes'] / 2**20
         results.append(out)
+    matmul = {(r['model'], r['budget'], r['dtype']): r for r in results if r['impl'] == 'matmul'}
+    for r in results:
+        if r['impl'] in FORWARDS:
+            seconds = r['time_median_ms'] / 1e3
+            r['clips_per_s'] = r['batch'] / seconds
+            r['gflops'] = 2 * r['gmacs_clip'] * r['batch'] / seconds
+            r['matmul_gflops'] = matmul[(r['model'], r['budget'], r['dtype'])]['gflops']
+            r['matmul_frac'] = r['gflops'] / r['matmul_gflops']
+            r.setdefault('act_peak_mib', None)
     return results
 
 
