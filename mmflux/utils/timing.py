@@ -14,9 +14,9 @@ API::
     run_info(threads)  # the machine it ran on: CPU facts, threads, torch, load average
 
 ``fn`` takes no argument. Each sample is the wall time of ``number`` calls
-divided by ``number`` (``number`` is sized once from the warm-up when
+divided by ``number`` (``number`` is sized from the last warm-up round when
 ``min_sample_s`` is given, so fast parts are not timed at the clock's
-resolution). ``device='cuda'`` synchronises before reading the clock. Each
+resolution; without a warm-up round it stays 1). ``device='cuda'`` synchronises before reading the clock. Each
 sample also records the CPU share the process got (process CPU time / wall time
 / threads): well below 1 means other processes took the CPU meanwhile.
 """
@@ -73,7 +73,8 @@ class Timing:
     @property
     def spread(self) -> float:
         """(p90 - p10) / median: the relative noise of these samples."""
-        return (self.percentile(90) - self.percentile(10)) / self.median_ms if self.times_s else float('nan')
+        median = self.median_ms
+        return (self.percentile(90) - self.percentile(10)) / median if median else float('nan')
 
     @property
     def clean(self) -> int:
