@@ -79,6 +79,7 @@ def main(argv=None) -> None:
             raise SystemExit(f'--report-only / --verify need {osp.join(args.out, "setup.json")}; '
                              'run the replication first')
         if args.verify:
+            args.quick = saved['setup']['quick']  # the design the runs were trained with
             state = make_state(args)
             state.setup, state.results = saved['setup'], results
             state.draws = saved['setup']['draws']

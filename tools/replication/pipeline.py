@@ -180,16 +180,21 @@ def train(state: State, key: str, spec: RunSpec, seed: int, pretrain: bool = Fal
     cfg.dump(config)
     epochs = cfg.train_cfg.max_epochs
     ckpt = osp.join(work, f'epoch_{epochs}.pth')
-    start = time.time()
+    timer = osp.join(work, 'train_seconds.txt')  # wall time over every session that trained it
     if not osp.exists(ckpt):
         cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work, '--seed', str(seed)]
         if osp.exists(osp.join(work, 'last_checkpoint')):
             cmd.append('--resume')  # an interrupted training continues
+        start = time.time()
         run_command(state, cmd, f'train {key}')
+        before = float(open(timer).read()) if osp.exists(timer) else 0.0
+        with open(timer, 'w') as f:
+            f.write(f'{before + time.time() - start:.1f}')
+    seconds = float(open(timer).read()) if osp.exists(timer) else 0.0
     steps, curve = read_training_log(work)
     batch = cfg.train_dataloader.batch_size
     compute = dict(epochs=epochs, steps=steps, batch_size=batch,
-                   tokens_per_clip=sum(d.train_budgets(spec)), train_seconds=round(time.time() - start, 1))
+                   tokens_per_clip=sum(d.train_budgets(spec)), train_seconds=seconds)
     # an upper bound: a Flux grid below a budget keeps all its (fewer) tokens
     compute['token_passes'] = steps * batch * compute['tokens_per_clip']
     return dict(config=osp.relpath(config, state.work), checkpoint=osp.relpath(ckpt, state.work),

@@ -9,7 +9,8 @@ import pytest
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'tools'))
 from replication.significance import (benjamini_hochberg, holm,  # noqa: E402
-                                      minimal_detectable_difference, paired_comparison,
+                                      inflate_seed_deviations, minimal_detectable_difference,
+                                      paired_comparison,
                                       seed_interval, two_way_bootstrap, verdict)
 
 
@@ -101,3 +102,16 @@ def test_averages_of_draws_are_compared_like_single_predictions():
         paired_comparison(a, b[:, :10])
     with pytest.raises(ValueError, match=r'\[0, 1\]'):
         paired_comparison(a + 1, b)
+
+
+def test_seed_variance_is_not_understated_by_resampling_few_seeds():
+    # rows constant per seed: 0, 3, 6 points; the t standard error is sd / sqrt(3) = 3 / sqrt(3)
+    diff = np.repeat(np.array([[0.0], [3.0], [6.0]]), 50, axis=1)
+    inflated = inflate_seed_deviations(diff)
+    assert inflated[:, 0] == pytest.approx([3 - 3 * np.sqrt(1.5), 3, 3 + 3 * np.sqrt(1.5)])
+    boot = two_way_bootstrap(inflated, num_bootstrap=40000, seed=1)
+    assert boot.mean() == pytest.approx(3.0, abs=0.05)
+    assert boot.std() == pytest.approx(3 / np.sqrt(3), rel=0.03)
+    # plain resampling would give sqrt(2 / 3) of it
+    assert two_way_bootstrap(diff, num_bootstrap=40000, seed=1).std() == pytest.approx(
+        np.sqrt(2 / 3) * 3 / np.sqrt(3), rel=0.03)
