@@ -32,6 +32,11 @@ def parse_args(argv=None):
                    help='data, configs, checkpoints (large; default OUT/work)')
     p.add_argument('--seeds', type=int, nargs='+', default=None,
                    help='default: the design\'s (0..4; quick: 0 1)')
+    p.add_argument('--epochs', type=int, default=None, help='fine-tuning epochs (default: the design\'s)')
+    p.add_argument('--pretrain-epochs', type=int, default=None,
+                   help='pretraining epochs (default: the design\'s)')
+    p.add_argument('--val-interval', type=int, default=None,
+                   help='epochs between validations (a pilot: 1)')
     p.add_argument('--draws', type=int, default=3, help='random-selector draws per setting')
     p.add_argument('--runs', nargs='+', default=None, help='subset of runs (default: all)')
     p.add_argument('--jobs', type=int, default=1,
@@ -48,7 +53,8 @@ def parse_args(argv=None):
 
 
 def make_state(args) -> pipeline.State:
-    design = Design(quick=args.quick)
+    design = Design(quick=args.quick, epochs=args.epochs, pretrain_epochs=args.pretrain_epochs,
+                    val_interval=args.val_interval)
     specs = design.runs()
     runs = args.runs or (['fixed', 'flux_multi'] if args.quick else list(specs))
     unknown = sorted(set(runs) - set(specs))

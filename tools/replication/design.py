@@ -48,7 +48,9 @@ class Schedule(NamedTuple):
     val_interval: int  # epochs between validations: the convergence curve of every run
 
 
-#: full: 5 seeds; the epoch counts are those of the pilot (docs/replication_v3.md)
+#: full: 5 seeds. The epoch counts are provisional until the pilot's curves (fixed-grid
+#: pretraining and fine-tuning, validated every epoch) show where top-1 stops improving;
+#: docs/replication_v3.md states the pilot and the compute arithmetic
 SCHEDULES = {False: Schedule(epochs=16, pretrain_epochs=24, seeds=(0, 1, 2, 3, 4), val_interval=2),
              True: Schedule(epochs=1, pretrain_epochs=1, seeds=(0, 1), val_interval=1)}
 
@@ -75,7 +77,9 @@ class RunSpec:
 class Design:
     """The experiment, read from the tiny recipe: its grid, budgets and runs."""
 
-    def __init__(self, quick: bool = False) -> None:
+    def __init__(self, quick: bool = False, **schedule) -> None:
+        """``schedule``: overrides of :data:`SCHEDULES` (e.g. a pilot's ``epochs=30,
+        val_interval=1``); None values keep the design's."""
         self.quick = quick
         self.base = Config.fromfile(BASE_CONFIG)
         backbone = self.base.model.backbone
@@ -84,7 +88,7 @@ class Design:
         self.base_tokens = self.num_tokens(self.frames, self.side)  # 256
         self.budgets = {f: self.base_tokens // int(f.split('/')[-1]) for f in FRACTIONS}
         self.multi_budgets = tuple(self.base.model.train_cfg.budgets)
-        self.schedule = SCHEDULES[quick]
+        self.schedule = SCHEDULES[quick]._replace(**{k: v for k, v in schedule.items() if v is not None})
         self.to_frames = (2, 4, 8) if quick else (2, 4, 8, 12, 16)
         self.to_sides = (42, 56, 70)
 

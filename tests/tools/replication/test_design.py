@@ -80,3 +80,13 @@ def test_training_log_gives_steps_and_the_validation_curve(tmp_path):
         (tmp_path / stamp / 'vis_data').mkdir(parents=True)
         (tmp_path / stamp / 'vis_data' / 'scalars.json').write_text('\n'.join(lines) + '\n')
     assert read_training_log(str(tmp_path)) == (20, [(1, 0.25), (2, 0.5)])
+
+
+def test_a_pilot_overrides_the_schedule():
+    pilot = Design(epochs=3, val_interval=1)
+    assert pilot.schedule.epochs == 3 and pilot.schedule.val_interval == 1
+    assert pilot.schedule.pretrain_epochs == Design().schedule.pretrain_epochs  # None keeps it
+    spec = pilot.runs()['fixed_cm']
+    assert pilot.epochs(spec) == 5  # round(1.75 x 3)
+    cfg = pilot.config(spec, '/d', 6)
+    assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_interval) == (5, 1)
