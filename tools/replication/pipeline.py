@@ -310,10 +310,11 @@ def evaluate(state: State, config: str, ckpt: str) -> Dict[str, Dict]:
         per_video = preds.get(tuple(setting), {})
         cells[cell] = dict(grid=f'{setting.frames}x{setting.side}', kept=int(result.kept_tokens),
                            pred=encode_predictions([per_video.get(n) for n in state.setup['videos']]))
+        budget = d.budgets[cell.split(':')[0]]
         if cell.endswith(':to'):
-            cells[cell]['val_top1'] = round(choices[setting.budget].chosen.top1, 6)
+            cells[cell]['val_top1'] = round(choices[budget].chosen.top1, 6)
         if cell.endswith(':grid'):
-            cells[cell]['val_top1'] = round(grid_val[setting.budget][0], 6)
+            cells[cell]['val_top1'] = round(grid_val[budget][0], 6)
     return cells
 
 
@@ -332,12 +333,22 @@ def run_one(state: State, name: str, seed: int) -> Tuple[str, Dict, List[str]]:
     return key, record, state.commands
 
 
-def _in_worker(state: State, name: str, seed: int):
-    """One run in a job process (``--jobs``): torch here gets its share of the cores."""
+def _share_cores(state: State) -> None:
+    """In a job process (``--jobs``), torch gets its share of the cores."""
     if state.threads:
         import torch
         torch.set_num_threads(state.threads)
-    return run_one(state, name, seed)
+
+
+def _in_worker(state: State, name: str, seed: int) -> Tuple[Dict, List[str]]:
+    _share_cores(state)
+    _, record, commands = run_one(state, name, seed)
+    return record, commands
+
+
+def _pretrain_in_worker(state: State, arm: str, seed: int) -> Tuple[Dict, List[str]]:
+    _share_cores(state)
+    return pretrain(state, arm, seed), state.commands
 
 
 # ------------------------------------------------------------------ the whole
@@ -366,25 +377,30 @@ def run_all(state: State) -> None:
     for key in state.results:
         print(f'[replication] {key}: kept from {state.out}', flush=True)
     for seed, arms, runs in todo(state):
-        for arm in arms:
-            state.pretrained[f'{arm}/seed{seed}'] = pretrain(state, arm, seed)
+        for arm, (record, commands) in _map(state, _pretrain_in_worker, [(arm, seed) for arm in arms]):
+            state.pretrained[f'{arm}/seed{seed}'] = record
+            state.commands.extend(c for c in commands if c not in state.commands)
             finished()
-        if state.jobs > 1 and len(runs) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-            with ProcessPoolExecutor(state.jobs, mp_context=mp.get_context('spawn')) as pool:
-                futures = [pool.submit(_in_worker, state, n, s) for n, s in runs]
-                for future in as_completed(futures):
-                    key, record, commands = future.result()
-                    state.results[key] = record
-                    state.commands.extend(c for c in commands if c not in state.commands)
-                    finished(key)
-        else:
-            for name, s in runs:
-                key, record, _ = run_one(state, name, s)
-                state.results[key] = record
-                finished(key)
+        for (name, _), (record, commands) in _map(state, _in_worker, runs):
+            key = f'{name}/seed{seed}'
+            state.results[key] = record
+            state.commands.extend(c for c in commands if c not in state.commands)
+            finished(key)
     finished()
+
+
+def _map(state: State, fn, items):
+    """``(item, fn(state, *item))`` as each finishes: ``--jobs`` processes at once."""
+    if state.jobs > 1 and len(items) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(state.jobs, mp_context=mp.get_context('spawn')) as pool:
+            futures = {pool.submit(fn, state, *item): item for item in items}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    else:
+        for item in items:
+            yield item, fn(state, *item)
 
 
 def verify(state: State) -> None:
