@@ -377,7 +377,7 @@ def run_all(state: State) -> None:
     for key in state.results:
         print(f'[replication] {key}: kept from {state.out}', flush=True)
     for seed, arms, runs in todo(state):
-        for arm, (record, commands) in _map(state, _pretrain_in_worker, [(arm, seed) for arm in arms]):
+        for (arm, _), (record, commands) in _map(state, _pretrain_in_worker, [(a, seed) for a in arms]):
             state.pretrained[f'{arm}/seed{seed}'] = record
             state.commands.extend(c for c in commands if c not in state.commands)
             finished()
