@@ -64,7 +64,7 @@ class State:
 
 # ------------------------------------------------------------------ commands
 def run_command(state: State, cmd: List[str], tag: str) -> str:
-    printable = ' '.join(cmd).replace(ROOT + '/', '').replace(state.work, 'WORK')
+    printable = ' '.join(cmd).replace(sys.executable, 'python').replace(ROOT + '/', '').replace(state.work, 'WORK')
     if printable not in state.commands:
         state.commands.append(printable)
     print(f'[replication] {tag}: {printable}', flush=True)
