@@ -266,7 +266,7 @@ def token_optimizer(config: str, ckpt: str):
     from mmengine.registry import init_default_scope
 
     from mmaction.registry import MODELS
-    from mmflux.evaluation.test_grid import set_test_grid
+    from mmflux.evaluation.grid_config import set_test_grid
     from mmflux.evaluation.token_optimization import TokenOptimizer
     from mmflux.utils.checkpoint_fit import load_for_inference
     cfg = Config.fromfile(config)
