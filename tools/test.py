@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 
 import mmflux  # noqa: F401
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides
 from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
@@ -27,7 +27,6 @@ from mmengine.runner import Runner
 from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
 from mmflux.utils.config_check import check_flux_config
-from mmflux.utils.device import adapt_distributed_cfg
 
 
 def budget_arg(value: str):
