@@ -39,7 +39,9 @@ def adapt_distributed_cfg(cfg: Config, launcher: str) -> Config:
     """
     if launcher == 'none' or torch.cuda.is_available():
         return cfg
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    env_cfg = dict(cfg.get('env_cfg') or {})  # Config.setdefault returns a copy: set whole keys
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    cfg.env_cfg = env_cfg
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper.update(device_ids=None, broadcast_buffers=False)
     cfg.model_wrapper_cfg = wrapper
