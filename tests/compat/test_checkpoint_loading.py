@@ -130,19 +130,38 @@ def test_missing_file_is_named(tmp_path):
         safe_load_checkpoint(str(tmp_path / 'nothing.pth'))
 
 
-def test_code_running_pickle_refused_by_init_recognizer(tmp_path):
-    from mmaction.apis import init_recognizer
+@pytest.fixture(scope='module')
+def evil_setup(tmp_path_factory):
+    """A tiny mmflux config and a checkpoint whose unpickling would create a marker file."""
     from conftest import write_tiny_train_config
     from robust_utils import build_video_set
-    build_video_set(str(tmp_path), num_plain=2, bad=(), good=())
-    config = write_tiny_train_config(tmp_path / 'cfg.py', tmp_path, lists='list.txt')
-    marker = str(tmp_path / 'code_ran')
-    evil = str(tmp_path / 'evil.pth')
+    root = tmp_path_factory.mktemp('evil')
+    build_video_set(str(root), num_plain=2, bad=(), good=())
+    config = write_tiny_train_config(root / 'cfg.py', root, lists='list.txt')
+    marker = str(root / 'code_ran')
+    evil = str(root / 'evil.pth')
     torch.save({'state_dict': {}, 'meta': {}, 'payload': RunsCode(marker)}, evil)
+    return dict(root=root, config=config, evil=evil, marker=marker)
+
+
+def test_code_running_pickle_refused_by_init_recognizer(evil_setup):
+    from mmaction.apis import init_recognizer
     with pytest.raises(UntrustedCheckpointError, match='Refusing to load') as info:
-        init_recognizer(config, evil, device='cpu')
+        init_recognizer(evil_setup['config'], evil_setup['evil'], device='cpu')
     assert 'docs/checkpoints.md' in str(info.value)
-    assert not osp.exists(marker)
+    assert not osp.exists(evil_setup['marker'])
+
+
+@pytest.mark.slow
+def test_code_running_pickle_refused_by_test_tool(evil_setup):
+    from robust_utils import run_tool
+    result = run_tool(['tools/test.py', evil_setup['config'], evil_setup['evil'], '--work-dir',
+                       str(evil_setup['root'] / 'test_evil')], check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'UntrustedCheckpointError: Refusing to load' in output
+    assert "['posix.system']" in output and f'{TORCH_OPT_OUT_ENV}=1' in output
+    assert not osp.exists(evil_setup['marker'])
 
 
 # ------------------------------------------------------- slow: plain mmengine in a subprocess
