@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from typing import Dict
+from typing import Dict, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUBSET = ('tests/apis', 'tests/models/recognizers', 'tests/models/heads',
@@ -47,17 +47,21 @@ def pytest_sessionfinish(session):
 '''
 
 
-def outcomes(junit: str) -> Dict[str, str]:
-    """Test id -> passed / failed / error / skipped, from a JUnit XML report."""
-    result = {}
+def outcomes(junit: str) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Test id -> passed / failed / error / skipped, and test id -> first line of the
+    failure message, from a JUnit XML report."""
+    result, reasons = {}, {}
     for case in ET.parse(junit).getroot().iter('testcase'):
         name = f'{case.get("classname")}::{case.get("name")}'
-        kinds = [child.tag for child in case if child.tag in ('failure', 'error', 'skipped')]
-        result[name] = {'failure': 'failed'}.get(kinds[0], kinds[0]) if kinds else 'passed'
-    return result
+        kinds = [child for child in case if child.tag in ('failure', 'error', 'skipped')]
+        result[name] = {'failure': 'failed'}.get(kinds[0].tag, kinds[0].tag) if kinds else 'passed'
+        if kinds and kinds[0].tag != 'skipped':
+            reasons[name] = (kinds[0].get('message') or '').strip().splitlines()[0][:160] \
+                if (kinds[0].get('message') or '').strip() else '(no message)'
+    return result, reasons
 
 
-def run(checkout: str, subset, with_mmflux: bool, workdir: str) -> Dict[str, str]:
+def run(checkout: str, subset, with_mmflux: bool, workdir: str):
     tag = 'mmflux' if with_mmflux else 'host'
     marker = osp.join(workdir, f'{tag}_imported_mmflux.txt')
     with open(osp.join(workdir, f'host_probe_{tag}.py'), 'w') as f:
@@ -84,8 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument('--markdown', help='write the comparison table to this file')
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
-        host = run(args.checkout, args.subset, False, workdir)
-        flux = run(args.checkout, args.subset, True, workdir)
+        host, host_reasons = run(args.checkout, args.subset, False, workdir)
+        flux, _ = run(args.checkout, args.subset, True, workdir)
     differ = sorted(k for k in set(host) | set(flux) if host.get(k) != flux.get(k))
     counts = {name: collections.Counter(result.values()) for name, result in
               (('MMAction2 alone', host), ('after import mmflux', flux))}
@@ -94,6 +98,9 @@ def main(argv=None) -> int:
               + ' |' for name, c in counts.items()]
     lines.append(f'\nTests whose outcome differs: {len(differ)}')
     lines += [f'- `{k}`: {host.get(k)} -> {flux.get(k)}' for k in differ]
+    by_reason = collections.Counter(host_reasons.values())
+    lines.append('\nWhy tests fail in both runs (MMAction2 alone; count, first line of the message):')
+    lines += [f'- {count} x `{reason}`' for reason, count in by_reason.most_common()]
     text = '\n'.join(lines)
     print(text)
     if args.markdown:

@@ -12,10 +12,10 @@ module                     upstream (versions seen)                    scope
                            (mmaction2 issue 2714)                      mmaction.models`` would fail
 ``checkpoint_loading``     torch >= 2.6 ``weights_only`` default vs    process-wide: mmengine's loader for
                            mmengine <= 0.10.7 (mmengine issue 1655)    local paths (URLs keep mmengine's)
-``cpu_distributed``        mmengine 0.10.7 ``init_dist`` needs CUDA    FluxRunner's ``setup_env``; tools'
-                                                                       distributed config
+``cpu_distributed``        mmengine 0.10.7 ``init_dist`` needs CUDA    FluxRunner's ``setup_env``
+                           (no upstream issue found)                   (``runner_workarounds``); tools' config
 ``zero_redundancy``        mmengine 0.10.7 ZeRO-1 state_dict vs        FluxRunner's ``save_checkpoint``
-                           master-only saving (mmengine pull 551)
+                           master-only saving (mmengine pull 551)      (``runner_workarounds``)
 ``repeatable_warning``     mmengine's ``FilterDuplicateWarning``       mmflux's own bad-video messages
 ``dataset_overrides``      mmengine ``Config`` resolves variables      mmflux's tools' ``--cfg-options``
                            at read time (by design)

@@ -16,13 +16,13 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
-from ...compat import init_dist_without_cuda, zero_state_gathered
+from ...compat.runner_workarounds import RunnerWorkarounds
 from ...datasets.flux_batch_sampler import with_backbone_geometry
 from ...evaluation.test_grid import apply_token_optimization
 
 
 @RUNNERS.register_module()
-class FluxRunner(Runner):
+class FluxRunner(RunnerWorkarounds, Runner):
     """:class:`mmengine.runner.Runner` that applies ``cfg.token_optimization`` and
     gives a :class:`~mmflux.datasets.FluxBatchSampler` the backbone's geometry."""
 
@@ -39,14 +39,3 @@ class FluxRunner(Runner):
         cfg = copy.deepcopy(cfg)  # the caller's config stays as it was
         apply_token_optimization(cfg)
         return super().from_cfg(cfg)
-
-    def setup_env(self, env_cfg) -> None:
-        """mmengine's, able to start torchrun + gloo on CPUs (see mmflux.compat.cpu_distributed)."""
-        with init_dist_without_cuda():
-            super().setup_env(env_cfg)
-
-    def save_checkpoint(self, *args, **kwargs) -> None:
-        """mmengine's (rank 0 writes), with ZeRO-1 shards gathered on every rank first
-        (see mmflux.compat.zero_redundancy)."""
-        with zero_state_gathered(getattr(self, 'optim_wrapper', None)):
-            super().save_checkpoint(*args, **kwargs)
