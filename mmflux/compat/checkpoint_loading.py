@@ -77,9 +77,16 @@ def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]
     return allowed
 
 
+def _not_yet_allowed() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The allowlist minus what the user registered globally: leaving the
+    ``safe_globals`` block then removes only what mmflux added."""
+    registered = torch.serialization.get_safe_globals()
+    return [entry for entry in mmengine_checkpoint_globals() if entry not in registered]
+
+
 def _refusal(filename: str, err: pickle.UnpicklingError) -> UntrustedCheckpointError:
     """The error that names what the file asked for and the two ways on."""
-    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+    with torch.serialization.safe_globals(_not_yet_allowed()):
         try:
             asked = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
         except Exception:  # pragma: no cover - legacy (non-zip) files
@@ -119,7 +126,7 @@ def safe_load_checkpoint(filename: str, map_location: Any = None, *,
     if torch_opt_out():  # torch then loads with weights_only=False (and warns)
         return torch.load(filename, map_location=map_location)
     try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        with torch.serialization.safe_globals(_not_yet_allowed()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise _refusal(filename, err) from None

@@ -119,6 +119,20 @@ def test_torch_opt_out_is_honoured(tmp_path, monkeypatch):
         assert safe_load_checkpoint(path)['payload'].value == 5
 
 
+def test_users_own_safe_globals_survive_a_load(tmp_path):
+    path = str(tmp_path / 'hub.pth')
+    torch.save({'buffer': HistoryBuffer([1.0], [1])}, path)
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals([HistoryBuffer, CustomPayload])
+    try:
+        safe_load_checkpoint(path)
+        assert {HistoryBuffer, CustomPayload} <= set(torch.serialization.get_safe_globals())
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+    assert HistoryBuffer not in torch.serialization.get_safe_globals()  # the allowlist was scoped
+
+
 def test_trusted_file_loads_fully(tmp_path):
     path = str(tmp_path / 'custom.pth')
     torch.save({'payload': CustomPayload(4)}, path)
