@@ -11,6 +11,9 @@ against the installed mmaction2 package, twice:
   mmaction.models`` (mmaction2 issue 2714), so this run first registers the same DRN
   placeholder that mmflux registers, loaded from ``mmflux/compat/mmaction_drn.py``
   by file path: mmflux itself is never imported (checked).
+
+Both runs read ``mmaction.testing``'s configs from the checkout (the wheel has them
+only under ``mmaction/.mim``, where the helper does not look).
 * ``with mmflux``: ``-p mmflux`` imports mmflux before any test is collected, as a
   config's ``custom_imports`` would.
 
@@ -40,6 +43,19 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 module.register_missing_drn()
 
+# mmaction.testing reads configs from <site-packages>/configs, which a wheel install
+# lacks; both runs read them from the checkout instead (same for both, so fair)
+import copy
+from mmengine.config import Config
+import mmaction.testing._utils as testing_utils
+
+
+def get_cfg(config_type, fname):
+    return copy.deepcopy(Config.fromfile(os.path.join({checkout!r}, 'configs', config_type, fname)))
+
+
+testing_utils.get_cfg = get_cfg
+
 
 def pytest_sessionfinish(session):
     with open({marker!r}, 'w') as f:
@@ -65,7 +81,7 @@ def run(checkout: str, subset, with_mmflux: bool, workdir: str):
     tag = 'mmflux' if with_mmflux else 'host'
     marker = osp.join(workdir, f'{tag}_imported_mmflux.txt')
     with open(osp.join(workdir, f'host_probe_{tag}.py'), 'w') as f:
-        f.write(_PROBE.format(root=REPO_ROOT, marker=marker))
+        f.write(_PROBE.format(root=REPO_ROOT, marker=marker, checkout=osp.abspath(checkout)))
     junit = osp.join(workdir, f'{tag}.xml')
     cmd = [sys.executable, '-m', 'pytest', '-q', '-p', f'host_probe_{tag}', '-p', 'no:cacheprovider',
            f'--junitxml={junit}', *subset]
