@@ -58,7 +58,7 @@ from mmaction.datasets.transforms import (CenterCrop, DecordDecode, DecordInit,
                                           TenCrop, ThreeCrop)
 from mmaction.registry import DATASETS
 
-from ..compat.repeatable_warning import RepeatableWarning
+from mmflux.utils.event_log import log_event
 from .video_fallback import DECODER_FALLBACK_KEY, DecoderFallback
 
 BAD_VIDEO_POLICIES = ('skip', 'raise')
@@ -77,11 +77,6 @@ _DECORD_PREFIX = re.compile(r'^\[\d\d:\d\d:\d\d\]\s+\S+:\d+:\s*')
 
 class BadVideoError(RuntimeError):
     """A video could not be used and the policy does not allow skipping it."""
-
-
-def log_event(message: str, level: int = logging.WARNING) -> None:
-    """``print_log`` to the current logger, never swallowed as a duplicate."""
-    print_log(RepeatableWarning(message), logger='current', level=level)
 
 
 def describe_error(err: BaseException) -> str:
@@ -475,5 +470,5 @@ __all__ = [
     'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
     'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
-    'SKIPPED_KEY', 'crop_size_of', 'describe_error', 'log_event'
+    'SKIPPED_KEY', 'crop_size_of', 'describe_error'
 ]

@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 from mmaction.registry import RUNNERS
 from ...compat.runner_workarounds import RunnerWorkarounds
 from ...datasets.flux_batch_sampler import with_backbone_geometry
-from ...evaluation.test_grid import apply_token_optimization
+from ...evaluation.to_switch import apply_token_optimization
 
 
 @RUNNERS.register_module()
