@@ -21,9 +21,8 @@ module                     upstream (versions seen)                    scope
                            at read time (by design)
 =========================  ==========================================  =======================================
 
-Not patches, kept beside the code they guard: decord 0.6.0 misdecodes some frame
-widths (dmlc/decord issues 93 and 336, ``mmflux.datasets.video_fallback``); oneDNN
-has no bf16 kernels on AVX2-only CPUs (``mmflux.models.layers.onednn`` checks).
+Not a patch, kept beside the code it guards: decord 0.6.0 misdecodes some frame
+widths (dmlc/decord issues 93 and 336, ``mmflux.datasets.video_fallback``).
 """
 from .checkpoint_loading import (TORCH_OPT_OUT_ENV, UntrustedCheckpointError,
                                  install_local_loader, safe_load_checkpoint, torch_opt_out)
