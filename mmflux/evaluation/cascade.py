@@ -36,8 +36,6 @@ through the ``TASK_UTILS`` registry.
 """
 import itertools
 import math
-import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -555,14 +553,8 @@ def choose_cascade(cascades: Sequence[Dict], max_gmacs: Optional[float] = None,
 
 # ------------------------------------------------------------------ costs
 def _median_ms(call: Callable[[], None], runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+    from ..utils.timing import time_call  # the repository's one timing harness
+    return time_call(call, warmup=warmup, repeats=runs).median_ms
 
 
 @torch.no_grad()
