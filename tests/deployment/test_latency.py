@@ -24,8 +24,8 @@ def test_latency_runs_the_exported_model(model, runtime, monkeypatch):
     seen = {}
     real = exported_latency.RuntimeModel.__call__
 
-    def spy(self, clips):
-        seen['backend'], seen['out'] = self.backend, real(self, clips)
+    def spy(self, clips, budget=None):
+        seen['backend'], seen['out'] = self.backend, real(self, clips, budget)
         return seen['out']
     monkeypatch.setattr(exported_latency.RuntimeModel, '__call__', spy)
     result = measure_latency(model, FRAMES, SIDE, BUDGET, runs=2, warmup=1, runtime=runtime)

@@ -82,6 +82,11 @@ class BaseFluxBackbone(BaseModule):
         """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all."""
         if budget is None:
             return None
+        if isinstance(budget, torch.Tensor):  # a budget that is data (an exported graph's input)
+            if self.selector is None:
+                raise ValueError('A token budget tensor was given but the backbone has no '
+                                 'selector; set model.backbone.selector.')
+            return self.selector(tokens.detach(), budget)
         check_budget(budget)
         B, T, L, _ = tokens.shape
         if budget >= T * L:

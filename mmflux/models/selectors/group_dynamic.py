@@ -85,7 +85,8 @@ class GroupDynamicSelector(BaseTokenSelector):
         :meth:`count_table` (the counting rule evaluated once per budget while
         tracing, a constant of the graph), each group takes its top ``max(counts)``
         and the surplus of groups that keep fewer is pushed past the end by a
-        sentinel index before the final ascending sort cuts ``sum(counts)``.
+        sentinel index before the final ascending sort cuts ``sum(counts)``. A
+        budget that keeps no token at all is refused (a graph's attention needs one).
         """
         B, T, L, _ = tokens.shape
         total = T * L
@@ -98,7 +99,7 @@ class GroupDynamicSelector(BaseTokenSelector):
         kept_count = counts.sum().item()
         torch._check(k_max >= 1)
         torch._check(k_max <= group_size)
-        torch._check(kept_count >= 0)
+        torch._check(kept_count >= 1, lambda: 'a runtime budget must keep at least one token')
         torch._check(kept_count <= groups * k_max)
         order = self._order(scores, k_max)  # (B, G, k_max)
         offsets = torch.arange(groups, device=tokens.device).view(1, groups, 1) * group_size
