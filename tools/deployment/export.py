@@ -31,6 +31,7 @@ from mmflux.deployment import export_recognizer
 from mmflux.deployment.export import PRECISIONS
 from mmflux.deployment.quantize import CALIBRATION_SPLITS, calibration_clips
 from mmflux.evaluation import set_test_grid
+from mmflux.utils.dataset_overrides import apply_dataset_overrides
 
 
 def parse_args(argv=None):
@@ -70,7 +71,9 @@ def main(argv=None):
         sys.exit(f'error: checkpoint {checkpoint} does not exist')
     precision = 'int8-dynamic' if args.int8 else args.precision
     cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+        apply_dataset_overrides(cfg, args.cfg_options)  # data_root= reaches the ann files
     calibration = None
     if precision == 'int8':
         calib_cfg = cfg.copy()
