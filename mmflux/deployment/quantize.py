@@ -9,7 +9,10 @@ longer equal the fp32 model's). One file serves every budget, so calibration
 runs the clips at several budgets (the largest, half, a quarter, an eighth).
 
 ONNX Runtime: ``quantize_static`` (QDQ, per-channel weights) with a
-``CalibrationDataReader``. OpenVINO: NNCF's ``quantize`` (transformer preset).
+``CalibrationDataReader``; its MinMax calibrator holds every batch's calibrated
+tensors in memory (its option to fold them batch by batch drops them instead),
+so calibration sets of large grids must stay small there. OpenVINO: NNCF's
+``quantize`` (transformer preset).
 The calibration clips come from the config's training or validation split,
 never the test split (:func:`calibration_clips`).
 """
