@@ -25,7 +25,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
-from ..evaluation import set_test_grid
+from ..evaluation.to_switch import apply_setting
 from ..utils.checkpoint_fit import load_for_inference
 from ..version import __version__
 from ._requires import require
@@ -47,7 +47,10 @@ def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], fram
     """(cfg, eval-mode recognizer) with the test grid (and budget, unless -1) set, weights
     strictly checked."""
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
-    set_test_grid(cfg, frames, side, budget=budget)
+    setting = dict(frames=frames, side=side)
+    if budget != -1:
+        setting['budget'] = budget
+    apply_setting(cfg, setting)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
@@ -59,7 +62,7 @@ def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], fram
 
 def _check_exportable(model) -> None:
     selector = getattr(model.backbone, 'selector', None)
-    if type(selector).__name__ == 'RandomSelector':
+    if getattr(selector, 'draws_at_random', False):
         raise ValueError('model.backbone.selector is RandomSelector: a random selection cannot be '
                          'exported exactly; export with the GroupDynamicSelector.')
 

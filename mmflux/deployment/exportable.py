@@ -61,22 +61,12 @@ class ExportableRecognizer(nn.Module):
             raise ValueError(f'token budget {budget!r} must be >= 1.')
         return self.kept_counts[b - 1], self.head_for_budget[b - 1]
 
-    def _positions(self, frames: int, height: int, width: int) -> torch.Tensor:
-        if (frames, height, width) != self._grid:
-            raise ValueError(f'exportable model was built for the token grid {self._grid}, '
-                             f'got {(frames, height, width)}.')
-        return self.pos_table
-
     def forward(self, x: torch.Tensor, budget: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        backbone = self.backbone
-        selector = backbone.selector
         budget = budget.reshape(()).to(torch.int64)
-        backbone.positional_embedding = self._positions  # instance attribute, removed below
-        try:
-            # without a selector every budget keeps every token
-            out = backbone(x, budget if selector is not None else None, return_output=True)
-        finally:
-            del backbone.positional_embedding
+        # without a selector every budget keeps every token
+        selected = budget if self.backbone.selector is not None else None
+        with self.backbone.fixed_positional_embedding(self._grid, self.pos_table):
+            out = self.backbone(x, selected, return_output=True)
         kept = out.kept
         if kept is None:
             kept = torch.arange(self.num_patches, device=x.device).unsqueeze(0).expand(x.shape[0], -1)

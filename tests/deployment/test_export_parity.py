@@ -15,7 +15,7 @@ from mmaction.apis import inference_recognizer, init_recognizer  # noqa: E402
 from mmflux.deployment import (build_recognizer, build_runtime_model, export_recognizer,  # noqa: E402
                                inference_exported, video_views)
 from mmflux.deployment.export import onnx_to_openvino, sidecar_path  # noqa: E402
-from mmflux.evaluation import set_test_grid  # noqa: E402
+from mmflux.evaluation.to_switch import apply_setting  # noqa: E402
 from conftest import (EXPORT_BUDGET as BUDGET, EXPORT_FRAMES as FRAMES,  # noqa: E402
                       EXPORT_SIDE as SIDE, REPO_ROOT, export_fixture_cfg, fixture_checkpoint,
                       fixture_recipe_cfg, shared_path, small_plug_and_play_cfg)
@@ -44,7 +44,7 @@ def exported(reference, tmp_path_factory):
     ckpt = fixture_checkpoint(reference, tmp / 'tiny.pth')
     cfg_path = str(tmp / 'tiny_fixture.py')
     cfg = fixture_recipe_cfg()  # the default selector: ties to the lower index
-    set_test_grid(cfg, FRAMES, SIDE, budget=BUDGET)
+    apply_setting(cfg, dict(frames=FRAMES, side=SIDE, budget=BUDGET))
     cfg.dump(cfg_path)
     onnx_path = str(tmp / 'tiny.onnx')
     meta = export_recognizer(cfg_path, ckpt, FRAMES, SIDE, None, 'onnx', onnx_path, check=False)

@@ -1,5 +1,5 @@
 """The group-dynamic selector: keep the patches that change most between frames."""
-from typing import Optional, Union
+from typing import Union
 
 import torch
 
@@ -53,8 +53,7 @@ class GroupDynamicSelector(BaseTokenSelector):
             return torch.topk(scores, k, dim=-1).indices
         return torch.argsort(scores, dim=-1, descending=True, stable=self.stable)[..., :k]
 
-    def forward(self, tokens: torch.Tensor, budget: Union[int, torch.Tensor],
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, budget: Union[int, torch.Tensor]) -> torch.Tensor:
         """Kept indices (B, K); ``budget`` an int, or a 0-d integer tensor (see
         :meth:`select_at_runtime_budget`)."""
         B, T, L, _ = tokens.shape
