@@ -5,19 +5,22 @@ each candidate (grid, budget) is exported in memory exactly as
 ``tools/deployment/export.py`` would export it (same wrapper, same exporter),
 loaded into ONNX Runtime or OpenVINO, and timed on one view. The files live in a
 temporary folder that is removed once the returned call is garbage collected.
+:func:`measure_latency` times one view (batch 1, median of ``runs`` after
+``warmup`` runs, :mod:`mmflux.utils.timing`) with any of :data:`RUNTIMES`.
 """
 import json
 import os.path as osp
 import tempfile
 import weakref
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
+from ..evaluation.latency import eager_pytorch
+from ..utils.timing import time_call
 from .export import export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
-from ..evaluation.latency import register_runtime
 
 BACKENDS = ('onnxruntime', 'openvino')
 
@@ -49,10 +52,8 @@ def exported_forward(model: torch.nn.Module, frames: int, side: int, budget: Opt
     return forward
 
 
-# importing this module registers both backends as runtimes of
-# mmflux.evaluation.latency.measure_latency (the evaluation layer does not import this one)
-def _runtime_factory(backend: str) -> Callable:
-    """``measure_latency``'s factory signature for one backend (CPU only)."""
+def _exported(backend: str) -> Callable:
+    """Factory of a one-view call in an exported runtime (same signature as eager)."""
 
     def factory(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
                 device: str = 'cpu') -> Callable[[], None]:
@@ -62,5 +63,20 @@ def _runtime_factory(backend: str) -> Callable:
     return factory
 
 
-for _backend in BACKENDS:
-    register_runtime(_backend, _runtime_factory(_backend))
+#: runtime name -> factory of a one-view forward call (same signature for all):
+#: eager PyTorch, or the model exported at that grid and budget
+RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch,
+                                 'onnxruntime': _exported('onnxruntime'),
+                                 'openvino': _exported('openvino')}
+
+
+def measure_latency(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
+                    runs: int = 10, warmup: int = 3, runtime: str = 'pytorch',
+                    device: str = 'cpu') -> Dict:
+    """``median_ms``, ``min_ms``, ``p90_ms``, ``runs`` of one view at a setting (batch 1)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime {runtime!r} is not available; known: {sorted(RUNTIMES)}.')
+    call = RUNTIMES[runtime](model, frames, side, budget, device)
+    timing = time_call(call, warmup=warmup, repeats=runs, device=device)
+    return dict(median_ms=timing.median_ms, min_ms=timing.min_ms, p90_ms=timing.percentile(90),
+                runs=runs)

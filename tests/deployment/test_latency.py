@@ -7,7 +7,7 @@ pytest.importorskip('openvino', reason='deployment extra not installed (requirem
 
 from mmflux.deployment import build_recognizer  # noqa: E402
 from mmflux.deployment import latency as exported_latency  # noqa: E402
-from mmflux.evaluation.latency import RUNTIMES, measure_latency  # noqa: E402
+from mmflux.deployment.latency import RUNTIMES, measure_latency  # noqa: E402
 from conftest import (EXPORT_BUDGET as BUDGET, EXPORT_FRAMES as FRAMES,  # noqa: E402
                       EXPORT_SIDE as SIDE, export_fixture_cfg)
 
@@ -45,3 +45,22 @@ def test_unknown_runtime_and_device_are_refused(model):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='tensorrt')
     with pytest.raises(ValueError, match='measures on the CPU'):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='onnxruntime', device='cuda')
+
+
+def test_eager_latency_is_timed_by_the_harness(monkeypatch):
+    """warmup + runs one-view calls; the statistics are the harness's (a fake 5 ms per call)."""
+    from mmflux.utils import timing
+    now, calls = [0.0], []
+
+    def factory(model, frames, side, budget, device):
+        def call():
+            calls.append((frames, side, budget))
+            now[0] += 0.005
+        return call
+    monkeypatch.setitem(RUNTIMES, 'fake', factory)
+    monkeypatch.setattr(timing.time, 'perf_counter', lambda: now[0])
+    monkeypatch.setattr(timing.time, 'process_time', lambda: now[0])
+    result = measure_latency(None, 2, 28, 8, runs=4, warmup=2, runtime='fake')
+    assert calls == [(2, 28, 8)] * 6
+    assert result == dict(median_ms=pytest.approx(5.0), min_ms=pytest.approx(5.0),
+                          p90_ms=pytest.approx(5.0), runs=4)

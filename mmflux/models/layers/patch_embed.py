@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import token_grid
+from mmflux.utils.token_geometry import token_grid
 from .rms_norm import RMSNorm
 
 
