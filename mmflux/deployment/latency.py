@@ -6,7 +6,7 @@ each candidate (grid, budget) is exported in memory exactly as
 loaded into ONNX Runtime or OpenVINO, and timed on one view. The files live in a
 temporary folder that is removed once the returned call is garbage collected.
 :func:`measure_latency` times one view (batch 1, median of ``runs`` after
-``warmup`` runs, :mod:`mmflux.utils.timing`) with any of :data:`RUNTIMES`.
+``warmup`` runs) with any of :data:`RUNTIMES`.
 """
 import json
 import os.path as osp
@@ -17,10 +17,10 @@ from typing import Callable, Dict, Optional
 import torch
 
 from ..evaluation.latency import eager_pytorch
-from ..utils.timing import time_call
 from .export import export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
+from ..utils.timing import time_call
 
 BACKENDS = ('onnxruntime', 'openvino')
 
