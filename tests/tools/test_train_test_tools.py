@@ -184,7 +184,8 @@ def test_bf16_autocast_training_on_cpu(trained, tmp_path):
     fp32 = {r['step']: r['loss'] for r in train_scalars(fp32_work)}
     bf16 = {r['step']: r['loss'] for r in train_scalars(work)}
     assert sorted(bf16) == sorted(fp32) == list(range(1, 9))
-    # step 1: the same weights and batch, only the arithmetic differs
-    assert bf16[1] == pytest.approx(fp32[1], rel=2e-2) and bf16[1] != fp32[1]
-    for step in fp32:  # later steps start from slightly different weights
-        assert bf16[step] == pytest.approx(fp32[step], rel=5e-2), step
+    # step 1: the same weights and batch, only the arithmetic differs (measured: 3e-4
+    # relative on a Xeon Sapphire Rapids); later steps start from slightly other weights
+    assert bf16[1] != fp32[1]
+    for step in fp32:
+        assert bf16[step] == pytest.approx(fp32[step], rel=1e-2), step
