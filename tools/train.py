@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy
 
 

@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
 from ...datasets.flux_batch_sampler import with_backbone_geometry
-from ...evaluation.test_grid import apply_token_optimization
+from ...evaluation.to_switch import apply_token_optimization
 
 
 @RUNNERS.register_module()

@@ -26,7 +26,10 @@ import torch
 from mmengine.registry import DefaultScope
 
 from mmaction.registry import DATA_SAMPLERS, DATASETS, MODELS
-from mmflux.evaluation.test_grid import view_grids
+from ..datasets.flux_batch_sampler import FluxBatchSampler, with_backbone_geometry
+from ..evaluation.grid_config import view_grids
+from ..models.backbones.base import BaseFluxBackbone
+from ..models.recognizers import FluxRecognizer
 
 Grid = Tuple[str, int, int, int]  # (where, frames, crop height, crop width)
 
@@ -43,7 +46,7 @@ def _registered(registry, cfg: Any) -> Optional[type]:
 
 # ------------------------------------------------------------------ built objects
 def crop_grids(cfg: Any, backbone, errors: List[str]) -> List[Grid]:
-    """The val/test view grids (read by :func:`mmflux.evaluation.test_grid.view_grids`)
+    """The val/test view grids (read by :func:`mmflux.evaluation.grid_config.view_grids`)
     whose crops the backbone can cut into patches; the others are reported with the
     nearest size it can."""
     grids, seen = [], set()
@@ -164,8 +167,6 @@ def check_built(model, batch_sampler=None, cfg: Any = None,
     """Problems between a built Flux recognizer, its train batch sampler, the
     val/test pipelines of ``cfg`` and the labels of the built ``datasets``
     (loader name -> dataset); [] for other models."""
-    from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
-    from mmflux.models.recognizers import FluxRecognizer
     if not isinstance(model, FluxRecognizer):
         return []
     errors: List[str] = []
@@ -197,7 +198,6 @@ def _collect(errors: List[str], build, *args) -> Any:
 def _build_batch_sampler(cfg: Any, backbone=None) -> Any:
     """The train batch sampler as the runner will build it: under ``FluxRunner``
     with the backbone's patch/tubelet sizes where the config leaves them out."""
-    from mmflux.datasets.flux_batch_sampler import with_backbone_geometry
     loader = cfg.get('train_dataloader')
     spec = loader.get('batch_sampler') if isinstance(loader, dict) else None
     if not isinstance(spec, dict) or _registered(DATA_SAMPLERS, spec) is None:
@@ -233,8 +233,6 @@ def check_flux_config(cfg: Any) -> None:
 
 
 def _config_errors(cfg: Any) -> List[str]:
-    from mmflux.models.backbones.base import BaseFluxBackbone
-    from mmflux.models.recognizers import FluxRecognizer
     errors: List[str] = []
     model = None
     model_cfg = cfg.get('model')
