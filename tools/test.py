@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 
 import mmflux  # noqa: F401
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides
 from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
@@ -28,7 +28,6 @@ from mmflux.evaluation.grid_config import read_test_grid
 from mmflux.evaluation.to_switch import apply_token_optimization, parse_budget, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
 from mmflux.engine.config_check import check_flux_config
-from mmflux.utils.device import adapt_distributed_cfg
 
 
 def budget_arg(value: str) -> str:

@@ -15,13 +15,12 @@ import os
 import os.path as osp
 
 import mmflux  # noqa: F401  (applies upstream workarounds before anything runs)
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides, use_zero_redundancy
 from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmflux.engine.config_check import check_flux_config
-from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy
 
 
 def parse_args(argv=None):

@@ -16,12 +16,13 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
+from ...compat.runner_workarounds import RunnerWorkarounds
 from ...datasets.flux_batch_sampler import with_backbone_geometry
 from ...evaluation.to_switch import apply_token_optimization
 
 
 @RUNNERS.register_module()
-class FluxRunner(Runner):
+class FluxRunner(RunnerWorkarounds, Runner):
     """:class:`mmengine.runner.Runner` that applies ``cfg.token_optimization`` and
     gives a :class:`~mmflux.datasets.FluxBatchSampler` the backbone's geometry."""
 
