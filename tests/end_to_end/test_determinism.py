@@ -60,8 +60,8 @@ def runs(tmp_path_factory):
     out['mid_workers'] = train('resume_mid_workers', *WORKERS_2, '--resume',
                                osp.join(out['a'][0], 'iter_6.pth'))
     # killed right after iteration 5, in epoch 2 (iter_4 is the newest checkpoint), workers
-    # and all; resumed without workers (the losses do not depend on them; resuming with
-    # workers is the xfail below)
+    # and all; resumed without workers (the losses do not depend on them; a resume with
+    # workers is the 'mid_workers' run)
     out['killed'] = train('killed', *WORKERS_2, check=False, MMFLUX_TEST_SIGKILL_AT='5')
     out['killed_scalars'] = train_scalars(out['killed'][0])
     out['resumed'] = train('killed', '--resume')
@@ -88,13 +88,8 @@ def test_resume_continues_exactly(runs, name, first):
     assert resumed == losses(runs['a'][0], first)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'library bug: FluxBatchSampler.skip_batches is consumed by the first iter(batch_sampler); '
-    "torch's multi-worker DataLoader calls iter() twice (_BaseDataLoaderIter.__init__, then "
-    '_MultiProcessingDataLoaderIter._reset), so a mid-epoch resume with num_workers > 0 '
-    'replays the whole epoch (steps 7-10 instead of 7-8; resuming the SIGKILLed run from '
-    'iter_4 with workers replays all of epoch 1)'))
 def test_mid_epoch_resume_with_workers_continues_exactly(runs):
+    """torch's multi-worker DataLoader calls iter(batch_sampler) twice; the skip must survive."""
     resumed = losses(runs['mid_workers'][0], 7)
     assert sorted(resumed) == [7, 8]
     assert resumed == losses(runs['a'][0], 7)
