@@ -28,6 +28,10 @@ Besides, the pipeline runs through :class:`RobustCompose`, which
   ``ThreeCrop``, ``TenCrop`` or ``RandomCrop`` (keeping the aspect ratio, with
   a warning once per file) instead of letting the crop return smaller or
   misplaced frames, and checks that every crop has the requested size;
+* runs decord in a child process (``isolate_decoder=True``, the default), so
+  that a file on which the decoder crashes (a segfault, not an exception) is a
+  bad video like any other instead of the end of the run; see
+  :mod:`mmflux.datasets.isolated_decoder`;
 * decodes with OpenCV what decord (``DecordInit`` / ``DecordDecode``) cannot:
   a valid file that decord 0.6.0 misdecodes is logged once, counted (the data
   sample's metainfo ``decoder_fallback`` says why) and used, not excluded; see
@@ -145,13 +149,13 @@ class RobustCompose(Compose):
     the last run return None.
     """
 
-    def __init__(self, transforms: Optional[Sequence[Any]]) -> None:
+    def __init__(self, transforms: Optional[Sequence[Any]], isolate_decoder: bool = True) -> None:
         super().__init__(transforms)
         self.last_none: Optional[str] = None
         self.last_error: Optional[str] = None
         self._warned: set = set()
         #: OpenCV behind DecordInit / DecordDecode (``fallback.last``: this sample)
-        self.fallback = DecoderFallback()
+        self.fallback = DecoderFallback(isolate=isolate_decoder)
 
     def __call__(self, data: dict) -> Optional[dict]:
         self.fallback.reset()
@@ -315,7 +319,7 @@ class RobustDatasetMixin:
     :meth:`_split_index`, :meth:`_load` and :meth:`_marker_info`.
     """
 
-    def _init_robust(self, bad_video_policy: str = 'skip') -> None:
+    def _init_robust(self, bad_video_policy: str = 'skip', isolate_decoder: bool = True) -> None:
         if bad_video_policy not in BAD_VIDEO_POLICIES:
             raise ValueError(
                 f'dataset.bad_video_policy={bad_video_policy!r} is not one of '
@@ -323,7 +327,7 @@ class RobustDatasetMixin:
                 "exclude and report in testing) or 'raise' (stop at the first bad video).")
         self.bad_video_policy = bad_video_policy
         if not isinstance(self.pipeline, RobustCompose):
-            self.pipeline = RobustCompose(self.pipeline.transforms)
+            self.pipeline = RobustCompose(self.pipeline.transforms, isolate_decoder)
         #: bad videos met by this process (a dataloader worker counts its own)
         self.num_bad_videos = 0
         #: videos decoded by the OpenCV fallback in this process (they are used)
@@ -470,12 +474,16 @@ class RobustVideoDataset(RobustDatasetMixin, VideoDataset):
     Args:
         bad_video_policy (str): ``'skip'`` (default) or ``'raise'``; see
             :mod:`mmflux.datasets.robust_dataset`.
+        isolate_decoder (bool): decode with decord in a child process, so that
+            a decoder crash skips the video instead of killing the run.
+            Defaults to True.
         **kwargs: as :class:`~mmaction.datasets.VideoDataset`.
     """
 
-    def __init__(self, *args, bad_video_policy: str = 'skip', **kwargs) -> None:
+    def __init__(self, *args, bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_robust(bad_video_policy)
+        self._init_robust(bad_video_policy, isolate_decoder)
 
 
 @DATASETS.register_module()
@@ -483,9 +491,10 @@ class RobustRawframeDataset(RobustDatasetMixin, RawframeDataset):
     """:class:`~mmaction.datasets.RawframeDataset` with ``bad_video_policy``
     (see :class:`RobustVideoDataset`)."""
 
-    def __init__(self, *args, bad_video_policy: str = 'skip', **kwargs) -> None:
+    def __init__(self, *args, bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_robust(bad_video_policy)
+        self._init_robust(bad_video_policy, isolate_decoder)
 
 
 __all__ = [
