@@ -22,6 +22,11 @@ decoder error, a transform that raises or returns None) is handled by the
     the first bad video raises :class:`BadVideoError` naming the file and the
     reason (training and testing).
 
+Every line of the annotation file is checked when the dataset is built
+(:mod:`mmflux.datasets.annotation_check`): a non-integer or negative label, a
+wrong number of fields, an empty line or an empty file is refused with the
+file, the line number, its text and the fix, before any iteration.
+
 Besides, the pipeline runs through :class:`RobustCompose`, which
 
 * upscales frames that are smaller than the crop of a ``CenterCrop``,
@@ -53,6 +58,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+from mmengine import fileio
 from mmengine.dataset import Compose
 from mmengine.logging import print_log
 
@@ -62,6 +68,7 @@ from mmaction.datasets.transforms import (CenterCrop, DecordDecode, DecordInit,
                                           TenCrop, ThreeCrop)
 from mmaction.registry import DATASETS
 
+from .annotation_check import AnnotationError, check_annotation_lines, label_location
 from .video_fallback import DECODER_FALLBACK_KEY, DecoderFallback
 
 BAD_VIDEO_POLICIES = ('skip', 'raise')
@@ -333,6 +340,43 @@ class RobustDatasetMixin:
         #: videos decoded by the OpenCV fallback in this process (they are used)
         self.num_decoder_fallbacks = 0
 
+    # ---------------------------------------------------------- annotations
+    def load_data_list(self) -> List[dict]:
+        """The parent's list, after every line of the file passed
+        :func:`~mmflux.datasets.annotation_check.check_annotation_lines`."""
+        ann_file = getattr(self, 'ann_file', None)
+        kind = 'rawframe' if isinstance(self, RawframeDataset) else 'video'
+        checked = isinstance(ann_file, str) and isinstance(self, (VideoDataset, RawframeDataset)) \
+            and not ann_file.endswith('.json')
+        if checked:
+            if not fileio.exists(ann_file):
+                raise AnnotationError(f'annotation file {ann_file} does not exist; fix: set '
+                                      'ann_file (or data_root=) to the list of this split.')
+            #: ``(line number, text)`` of each sample, for messages about its label
+            self.annotation_lines = check_annotation_lines(
+                ann_file, fileio.list_from_file(ann_file), kind,
+                delimiter=getattr(self, 'delimiter', ' '),
+                multi_class=bool(getattr(self, 'multi_class', False)),
+                with_offset=bool(getattr(self, 'with_offset', False)),
+                num_classes=getattr(self, 'num_classes', None) if getattr(
+                    self, 'multi_class', False) else None)
+        data_list = super().load_data_list()
+        if checked and len(data_list) != len(self.annotation_lines):
+            self.annotation_lines = []  # a subclass parses differently: no line numbers
+        for index, info in enumerate([] if checked else data_list):
+            labels = info.get('label')
+            for label in labels if isinstance(labels, (list, tuple)) else [labels]:
+                if label is not None and (not isinstance(label, (int, np.integer)) or label < 0):
+                    raise AnnotationError(
+                        f'annotation file {ann_file}: sample {index} has label {label!r}; fix: '
+                        'labels are class indices 0, 1, 2, ...')
+        return data_list
+
+    def label_location(self, index: int) -> str:
+        """Where sample ``index`` is written: file, line number and text."""
+        return label_location(str(getattr(self, 'ann_file', '?')),
+                              getattr(self, 'annotation_lines', []), index)
+
     # ---------------------------------------------------------- overridable
     def _split_index(self, idx: Any) -> Tuple[int, Any]:
         return idx, None
@@ -498,7 +542,7 @@ class RobustRawframeDataset(RobustDatasetMixin, RawframeDataset):
 
 
 __all__ = [
-    'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
+    'AnnotationError', 'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
     'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
     'SKIPPED_KEY', 'crop_size_of', 'describe_error', 'log_event'

@@ -46,11 +46,16 @@ class TOPlan:
             raise FileNotFoundError(f'token_optimization.plan={path}: no such file; write one with '
                                     'tools/token_optimize.py CONFIG CKPT --budgets ... --out-dir DIR '
                                     '(DIR/to_plan.json).')
-        with open(path) as f:
-            data = json.load(f)
-        if data.get('format') != FORMAT or not isinstance(data.get('settings'), list):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+            raise ValueError(f'token_optimization.plan={path}: not a readable JSON plan ({err}; '
+                             'truncated or overwritten?); fix: write it again with '
+                             'tools/token_optimize.py CONFIG CKPT --budgets ... --out-dir DIR.') from None
+        if not isinstance(data, dict) or data.get('format') != FORMAT or not isinstance(data.get('settings'), list):
             raise ValueError(f'{path} is not a Token Optimization plan (format {FORMAT!r} with a '
-                             f'"settings" list); got format {data.get("format")!r}.')
+                             f'"settings" list); got format {data.get("format") if isinstance(data, dict) else type(data).__name__!r}.')
         for i, s in enumerate(data['settings']):
             missing = [k for k in SETTING_KEYS + ('val_top1', ) if k not in s]
             if missing:

@@ -147,14 +147,25 @@ def _labels(dataset) -> List[int]:
     return labels
 
 
+def _labels_of(dataset, index: int) -> List[int]:
+    label = dataset.get_data_info(index).get('label')
+    if isinstance(label, torch.Tensor):
+        return [int(v) for v in label.reshape(-1).tolist()]
+    return [int(v) for v in label] if isinstance(label, (list, tuple)) else \
+        [] if label is None else [int(label)]
+
+
 def _check_labels(datasets: Dict[str, Any], num_classes: int, errors: List[str]) -> None:
     for loader, dataset in datasets.items():
         labels = _labels(dataset)
         top = max(labels) if labels else None
         if top is not None and top >= num_classes:
             ann_file = getattr(dataset, 'ann_file', '?')
+            where = getattr(dataset, 'label_location', None)  # file, line number and text
+            first = next((i for i in range(len(dataset)) if top in _labels_of(dataset, i)), None)
+            at = f' ({where(first)})' if where is not None and first is not None else ''
             errors.append(
-                f'{loader}.dataset.ann_file={ann_file!r}: has label {top} but '
+                f'{loader}.dataset.ann_file={ann_file!r}: has label {top}{at} but '
                 f'model.cls_head.num_classes={num_classes}; fix: --cfg-options '
                 f'num_classes={top + 1} (or model.cls_head.num_classes={top + 1}).')
 
@@ -258,6 +269,7 @@ def _config_errors(cfg: Any) -> List[str]:
 def _build_datasets(cfg: Any) -> Dict[str, Any]:
     """The datasets of the config's loaders that can be built here (annotations
     parsed, no video read); one whose files are missing is the runner's to report."""
+    from mmflux.datasets.annotation_check import AnnotationError
     datasets = {}
     for loader in LOADERS:
         spec = cfg.get(loader)
@@ -266,6 +278,8 @@ def _build_datasets(cfg: Any) -> Dict[str, Any]:
             continue
         try:
             datasets[loader] = DATASETS.build(spec)
+        except AnnotationError:  # a bad line of a list: refused here, by file and line
+            raise
         except Exception:  # noqa: BLE001 - missing files, a dataset needing a runner
             continue
     return datasets
