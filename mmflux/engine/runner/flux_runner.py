@@ -43,7 +43,6 @@ from mmengine.runner import Runner
 from mmaction.registry import RUNNERS
 from ...datasets.flux_batch_sampler import with_backbone_geometry
 from ...evaluation.test_grid import apply_token_optimization
-from ..hooks.atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_files import (CheckpointWriteError, checkpoint_problem, commit_partial,
                                describe_os_error, first_complete, partial_path,
                                remove_quietly, resumable_checkpoints, write_text_atomic)
@@ -95,6 +94,7 @@ class FluxRunner(Runner):
                 lock.release()
 
     def register_default_hooks(self, hooks=None) -> None:
+        from ..hooks.atomic_checkpoint_hook import AtomicCheckpointHook  # hooks import this package
         hooks = dict(hooks or {})
         spec = hooks.get('checkpoint', dict(type='CheckpointHook', interval=1))  # mmengine's default
         if isinstance(spec, dict) and spec.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook',
