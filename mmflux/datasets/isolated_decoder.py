@@ -53,6 +53,19 @@ class IsolatedDecoderError(RuntimeError):
         self.kind = kind
 
 
+_ERROR_CLASSES: Dict[str, type] = {}
+
+
+def _error_class(kind: str) -> type:
+    """An :class:`IsolatedDecoderError` subclass named as the child's exception
+    (``RuntimeError``, ``DECORDError`` ...), so messages read as without isolation."""
+    if not kind.isidentifier():
+        return IsolatedDecoderError
+    if kind not in _ERROR_CLASSES:
+        _ERROR_CLASSES[kind] = type(kind, (IsolatedDecoderError, ), {})
+    return _ERROR_CLASSES[kind]
+
+
 def _signal_name(returncode: Optional[int]) -> str:
     if returncode is None:
         return 'no exit status'
@@ -169,7 +182,7 @@ class IsolatedDecoder:
                 'the file is damaged or in a form the decoder cannot read') from None
         if answer[0] == 'ok':
             return answer[1]
-        raise IsolatedDecoderError(answer[2] or answer[1], kind=answer[1])
+        raise _error_class(answer[1])(answer[2] or answer[1], kind=answer[1])
 
     def open(self, filename: str, data: Optional[bytes] = None,
              num_threads: int = 1) -> 'IsolatedVideoReader':

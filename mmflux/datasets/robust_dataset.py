@@ -350,8 +350,8 @@ class RobustDatasetMixin:
             and not ann_file.endswith('.json')
         if checked:
             if not fileio.exists(ann_file):
-                raise AnnotationError(f'annotation file {ann_file} does not exist; fix: set '
-                                      'ann_file (or data_root=) to the list of this split.')
+                raise FileNotFoundError(f'annotation file {ann_file} does not exist; fix: set '
+                                        'ann_file (or data_root=) to the list of this split.')
             #: ``(line number, text)`` of each sample, for messages about its label
             self.annotation_lines = check_annotation_lines(
                 ann_file, fileio.list_from_file(ann_file), kind,
