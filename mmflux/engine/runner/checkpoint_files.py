@@ -84,6 +84,8 @@ def remove_quietly(path: str) -> None:
 
 def describe_os_error(err: BaseException) -> str:
     """``'No space left on device (ENOSPC)'`` style: the cause a user can act on."""
+    if isinstance(err, CheckpointWriteError) and isinstance(err.__cause__, OSError):
+        err = err.__cause__  # its own message already names the file
     if isinstance(err, OSError) and err.errno is not None:
         import errno
         name = errno.errorcode.get(err.errno, str(err.errno))
