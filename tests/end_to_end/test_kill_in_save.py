@@ -12,6 +12,7 @@ import os
 import os.path as osp
 import signal
 
+import mmaction
 import pytest
 
 from conftest import write_tiny_train_config
@@ -20,6 +21,7 @@ from robust_utils import build_video_set, run_tool
 pytestmark = pytest.mark.slow
 
 HERE = osp.dirname(osp.abspath(__file__))  # kill_in_save.py, imported by the config
+MMACTION_TRAIN = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools', 'train.py')
 
 # 4 videos, batch 2: 2 iterations per epoch, 2 epochs, a checkpoint per epoch, no validation
 EXTRA = """
@@ -47,19 +49,21 @@ def data_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize('moment', sorted(CASES))
-def test_resume_after_a_kill_inside_a_save(data_root, moment):
-    config = write_tiny_train_config(osp.join(data_root, f'{moment}.py'), data_root,
+@pytest.mark.parametrize('moment,tool', [(m, 'tools/train.py') for m in sorted(CASES)] +
+                         [('write', MMACTION_TRAIN)], ids=lambda v: 'mmaction_train' if v == MMACTION_TRAIN else v)
+def test_resume_after_a_kill_inside_a_save(data_root, moment, tool):
+    """With mmflux's tools/train.py, and with MMAction2's own (the config's FluxRunner)."""
+    name = moment + ('_mmaction' if tool == MMACTION_TRAIN else '')
+    config = write_tiny_train_config(osp.join(data_root, f'{name}.py'), data_root,
                                      lists='list.txt', extra=EXTRA)
-    work = osp.join(data_root, moment)
+    work = osp.join(data_root, name)
     env = dict(PYTHONPATH=HERE + ':' + osp.dirname(osp.dirname(HERE)))
-    killed = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'],
+    killed = run_tool([tool, config, '--work-dir', work, '--seed', '0'],
                       env=dict(env, MMFLUX_TEST_KILL_IN_SAVE=f'{moment}@2'), check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     # the first checkpoint survived the kill whatever the moment
     assert osp.isfile(osp.join(work, 'epoch_1.pth')) or osp.isfile(osp.join(work, 'epoch_2.pth'))
-    resumed = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0', '--resume'],
-                       env=env)
+    resumed = run_tool([tool, config, '--work-dir', work, '--seed', '0', '--resume'], env=env)
     log = resumed.stdout + resumed.stderr
     start = osp.join(work, CASES[moment])
     assert f'Load checkpoint from {start}' in log or f'resumed from {start}' in log.lower() \
