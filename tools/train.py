@@ -25,6 +25,7 @@ from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmflux.datasets import AnnotationError
+from mmflux.engine.runner.checkpoint_files import CheckpointWriteError
 from mmflux.engine.runner.flux_runner import CheckpointResumeError
 from mmflux.engine.runner.work_dir_lock import WorkDirBusyError, WorkDirLock
 from mmflux.utils.config_check import check_flux_config
@@ -102,7 +103,7 @@ def main(argv=None):
             # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs)
             runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
             runner.train()
-    except (AnnotationError, WorkDirBusyError, CheckpointResumeError) as err:
+    except (AnnotationError, WorkDirBusyError, CheckpointResumeError, CheckpointWriteError) as err:
         sys.exit(f'error: {err}')
     close_process_group()
 

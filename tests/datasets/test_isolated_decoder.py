@@ -104,3 +104,44 @@ def test_dataset_with_workers_survives_a_segfaulting_video(clips, tmp_path, test
     else:
         skipped = [p for s in samples for p, _ in s.metainfo.get('skipped_videos', [])]
         assert any(p.endswith('cut_60.avi') for p in skipped)
+
+
+CONTAINERS = [('MJPG', 'avi'), ('MJPG', 'mkv'), ('MJPG', 'mov'), ('mp4v', 'mp4'), ('mp4v', 'avi'),
+              ('FFV1', 'avi'), ('FFV1', 'mkv'), ('XVID', 'avi')]
+
+
+def test_truncated_files_of_other_containers(tmp_path):
+    """Crash isolation does not depend on the container: every cut file of every
+    container loads as a sample or as a named failure, and the process goes on."""
+    import cv2
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (64, 80, 3), dtype=np.uint8) for _ in range(16)]
+    names = []
+    for fourcc, ext in CONTAINERS:
+        whole = str(tmp_path / f'whole_{fourcc}.{ext}')
+        writer = cv2.VideoWriter(whole, cv2.VideoWriter_fourcc(*fourcc), 8, (80, 64))
+        if not writer.isOpened():
+            continue
+        for frame in frames:
+            writer.write(frame)
+        writer.release()
+        for fraction in (0.25, 0.5, 0.75, 0.95):
+            names.append(osp.basename(truncate_file(
+                whole, str(tmp_path / f'cut{int(fraction * 100)}_{fourcc}.{ext}'), fraction)))
+    assert len(names) >= 24
+    ann = tmp_path / 'list.txt'
+    ann.write_text(''.join(f'{n} 0\n' for n in names))
+    steps = [dict(type='DecordInit'),
+             dict(type='SampleFrames', clip_len=4, frame_interval=3, num_clips=1, test_mode=True),
+             dict(type='DecordDecode'), dict(type='Resize', scale=(32, 32), keep_ratio=False),
+             dict(type='FormatShape', input_format='NCTHW'), dict(type='PackActionInputs')]
+    dataset = DATASETS.build(dict(type='RobustVideoDataset', ann_file=str(ann),
+                                  data_prefix=dict(video=str(tmp_path)), pipeline=steps,
+                                  test_mode=True))
+    outcomes = []
+    for i in range(len(dataset)):
+        meta = dataset[i]['data_samples'].metainfo
+        assert meta.get(FAILED_KEY) or meta['img_shape'] == (32, 32)
+        outcomes.append(meta.get(FAILED_KEY, False))
+    assert dataset.num_bad_videos == sum(outcomes)
+    assert 0 < sum(outcomes) < len(names)

@@ -81,3 +81,28 @@ def test_resume_after_a_kill_inside_a_save(data_root, moment, tool):
         assert 'epoch_1.pth' not in names  # and the rotation then ran, after the save
     else:  # nothing left to train (an unrotated epoch_1.pth may stay: nothing is lost)
         assert 'Epoch(train)' not in log
+
+
+def test_full_disk_during_a_save_keeps_the_previous_checkpoint(data_root):
+    """The 2nd save fails with ENOSPC: the error names the file and the cause, nothing is
+    left half written, and --resume with room again continues from epoch 1."""
+    extra = EXTRA.replace("'kill_in_save'", "'kill_in_save', 'full_disk'")
+    config = write_tiny_train_config(osp.join(data_root, 'full.py'), data_root, lists='list.txt',
+                                     extra=extra)
+    work = osp.join(data_root, 'full')
+    env = dict(PYTHONPATH=HERE + ':' + osp.dirname(osp.dirname(HERE)))
+    # epoch_1 saves with room; the disk is "full" for epoch_2 only
+    full = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'],
+                    env=dict(env, MMFLUX_TEST_FULL_DISK='epoch_2.pth.partial'), check=False)
+    assert full.returncode == 1
+    target = osp.join(work, 'epoch_2.pth')
+    assert (f'error: could not write checkpoint {target}: No space left on device (ENOSPC). '
+            f'Nothing was replaced or deleted; the checkpoints already in {work} are complete '
+            '(epoch_1.pth)') in full.stderr
+    assert sorted(n for n in os.listdir(work) if '.pth' in n) == ['epoch_1.pth']
+    assert 'run.lock' not in os.listdir(work)  # released on the way out
+    resumed = run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0', '--resume'],
+                       env=env)
+    assert f'Load checkpoint from {osp.join(work, "epoch_1.pth")}' in resumed.stdout + resumed.stderr
+    assert 'Epoch(train) [2][2/2]' in resumed.stdout + resumed.stderr
+    assert sorted(n for n in os.listdir(work) if '.pth' in n) == ['epoch_2.pth']

@@ -24,6 +24,9 @@ _LEGACY_TORCH_MAGIC = b'\x80\x02'  # torch.save(_use_new_zipfile_serialization=F
 class CheckpointWriteError(OSError):
     """A checkpoint (or another result file) could not be written completely."""
 
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()  # the message names the file: no "[Errno N]"
+
 
 def partial_path(path: str) -> str:
     return path + PARTIAL_SUFFIX
