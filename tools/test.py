@@ -150,6 +150,9 @@ def save_results(metrics: dict, settings: dict, out_json: str, dump: Optional[st
     if dump:
         metric = next((m for m in runner.test_loop.evaluator.metrics
                        if isinstance(m, CollectedPredictions)), None)
+        if not hasattr(metric, 'collected'):
+            return failures + [f'no predictions were collected for {dump} (the test loop has no '
+                               'evaluator with CollectedPredictions)']
         try:
             os.makedirs(osp.dirname(osp.abspath(dump)), exist_ok=True)
             write_bytes_atomic(dump, pickle.dumps(metric.collected))
