@@ -91,14 +91,14 @@ def main(argv=None):
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type=CollectedPredictions.__name__, out_file_path=args.dump))
-    problem = None if '://' in args.checkpoint else checkpoint_problem(args.checkpoint)
-    if problem is not None:
-        sys.exit(f'error: checkpoint {args.checkpoint} is {problem}; fix: pass a complete checkpoint '
-                 '(an interrupted download or copy: fetch it again).')
     try:
         check_flux_config(cfg)  # config errors name key, value and fix before anything is built
     except AnnotationError as err:
         sys.exit(f'error: {err}')
+    problem = None if '://' in args.checkpoint else checkpoint_problem(args.checkpoint)
+    if problem is not None:
+        sys.exit(f'error: checkpoint {args.checkpoint} is {problem}; fix: pass a complete checkpoint '
+                 '(an interrupted download or copy: fetch it again).')
     # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs) builds it
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # mmengine loads non-strictly: a checkpoint of another layout would test random weights
