@@ -128,9 +128,9 @@ EXPORT_FRAMES, EXPORT_SIDE, EXPORT_BUDGET = 6, 70, 60
 def export_fixture_cfg():
     """:func:`fixture_recipe_cfg` with a stable group-dynamic selector, testing at the
     export grid and budget (the model the deployment tests export and time)."""
-    from mmflux.evaluation import set_test_grid
+    from mmflux.evaluation.to_switch import apply_setting
     cfg = fixture_recipe_cfg(selector=dict(type='GroupDynamicSelector', stable=True))
-    set_test_grid(cfg, EXPORT_FRAMES, EXPORT_SIDE, budget=EXPORT_BUDGET)
+    apply_setting(cfg, dict(frames=EXPORT_FRAMES, side=EXPORT_SIDE, budget=EXPORT_BUDGET))
     return cfg
 
 

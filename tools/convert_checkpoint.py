@@ -14,14 +14,27 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import Dict
 
 import torch
 
 import mmflux  # noqa: F401
+from mmflux.models.backbones.fluxvit import resolve_arch
 from mmflux.utils.checkpoint_convert import (CheckpointMismatchError,
                                              convert_official_state_dict, expected_shapes,
-                                             fluxvit_model_cfg, infer_arch, strip_prefixes,
-                                             unwrap_checkpoint)
+                                             infer_arch, strip_prefixes, unwrap_checkpoint)
+
+
+def fluxvit_model_cfg(arch: str = 'small', num_classes: int = 400, num_heads: int = 3,
+                      pool_dims: int = 768, head_budgets=(3072, 2048, 1024)) -> Dict:
+    """Recognizer config of a released FluxViT (used when no config file is given)."""
+    width = resolve_arch(arch)['embed_dims']
+    return dict(
+        type='FluxRecognizer',
+        backbone=dict(type='FluxViT', arch=arch),
+        cls_head=dict(type='FluxMultiHead', num_classes=num_classes, in_channels=width,
+                      head_budgets=tuple(head_budgets)[:num_heads], pool_dims=pool_dims),
+        data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'))
 
 
 def parse_args(argv=None):

@@ -20,7 +20,7 @@ import mmflux  # noqa: F401
 from mmengine.config import Config
 
 from mmaction.apis import inference_recognizer, init_recognizer
-from mmflux.evaluation.test_grid import set_switch
+from mmflux.evaluation.to_switch import set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 
@@ -61,10 +61,10 @@ def main(argv=None):
         cfg = Config.fromfile(args.config)
         if (args.max_latency_ms is not None or args.max_gmacs is not None) and not args.plan:
             sys.exit('error: --max-latency-ms / --max-gmacs choose from a plan; pass --plan PLAN')
-        budget = None if args.budget is None else 'all' if args.budget.lower() == 'all' else int(args.budget)
-        set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan,
-                   max_latency_ms=args.max_latency_ms, max_gmacs=args.max_gmacs)
+        given = dict(budget=args.budget, grid=args.grid, plan=args.plan,
+                     max_latency_ms=args.max_latency_ms, max_gmacs=args.max_gmacs)
         try:  # init_recognizer hands the model its config, which applies the switch
+            set_switch(cfg, **{k: v for k, v in given.items() if v is not None})
             model = init_recognizer(cfg, None, device=args.device)
         except (ValueError, FileNotFoundError) as err:
             sys.exit(f'error: {err}')

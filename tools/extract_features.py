@@ -29,7 +29,8 @@ from mmengine.utils import ProgressBar
 
 from mmaction.registry import MODELS
 from mmflux.datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY
-from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
+from mmflux.evaluation.grid_config import read_test_grid
+from mmflux.evaluation.to_switch import apply_token_optimization, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 
@@ -72,9 +73,9 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    budget = args.budget.lower() if args.budget.lower() == 'all' else int(args.budget)
-    set_switch(cfg, budget=budget, grid=args.grid, plan=args.plan)
     try:
+        given = dict(grid=args.grid, plan=args.plan)
+        set_switch(cfg, budget=args.budget, **{k: v for k, v in given.items() if v is not None})
         apply_token_optimization(cfg)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f'error: {err}')

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/get_flops.py CONFIG [--budget N|none] [--grid T H W] [--head H]
+    python tools/get_flops.py CONFIG [--budget N|all] [--grid T H W] [--head H]
                                      [--views V] [--device meta|cpu|cuda]
                                      [--cfg-options key=value ...]
 
@@ -14,7 +14,7 @@ the recognizer uses for that many tokens (or ``--head``). The closed form of the
 spec (section 7.3) is printed next to it as a cross-check.
 
 Defaults: ``--budget`` from ``model.test_cfg.token_budget``; ``--grid`` from the
-test pipeline as mmflux.evaluation.test_grid reads it (after the
+test pipeline as mmflux.evaluation.grid_config reads it (after the
 ``token_optimization`` switch), else 8 x 224 x 224.
 
 The LAST line of the output is one JSON object with at least ``gmacs``,
@@ -35,7 +35,7 @@ def parse_args(argv=None):
         description='MACs of one view of a FluxViT recognizer at a token budget.')
     parser.add_argument('config', help='config file path')
     parser.add_argument('--budget', default=None,
-                        help='patch tokens kept per view (int, or "none" for no selection; '
+                        help='patch tokens kept per view (int, or "all" for no selection; '
                         'default: model.test_cfg.token_budget)')
     parser.add_argument('--grid', nargs=3, type=int, metavar=('T', 'H', 'W'), default=None,
                         help='sampled grid: frames, height, width (default: from the test '
@@ -63,25 +63,22 @@ def _parse_budget(value, cfg):
     if value is None:
         test_cfg = cfg.model.get('test_cfg') or {}
         return test_cfg.get('token_budget'), 'model.test_cfg.token_budget'
-    if str(value).lower() in ('none', 'all', '0'):
-        return None, '--budget'
+    from mmflux.evaluation.to_switch import parse_budget
     try:
-        budget = int(value)
-    except ValueError:
-        raise SystemExit(f'--budget must be an int or "none", got {value!r}') from None
-    if budget < 1:
-        raise SystemExit(f'--budget must be positive, got {budget}')
-    return budget, '--budget'
+        return parse_budget(value, '--budget'), '--budget'
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def grid_from_config(cfg):
     """(T, H, W, source) of the config's test (else val) view, or None.
 
-    Read by :mod:`mmflux.evaluation.test_grid`, the one owner of the test grid, so
+    Read by :mod:`mmflux.evaluation.grid_config`, the one owner of the test grid, so
     the Token Optimization switch (``--cfg-options token_optimization.grid=(12,252)``
     or ``token_optimization.plan=...``) counts the grid that tools/test.py tests.
     """
-    from mmflux.evaluation.test_grid import resolved_config, to_settings, view_grids
+    from mmflux.evaluation.grid_config import view_grids
+    from mmflux.evaluation.to_switch import resolved_config, to_settings
     switched = to_settings(cfg) is not None
     for grid in view_grids(resolved_config(cfg), ('test', 'val')):
         if isinstance(grid['frames'], int) and grid['crop'] is not None:
@@ -107,7 +104,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
-    from mmflux.evaluation.test_grid import apply_token_optimization
+    from mmflux.evaluation.to_switch import apply_token_optimization
     apply_token_optimization(cfg)  # token_optimization.budget / .grid / .plan, as tools/test.py
     budget, budget_src = _parse_budget(args.budget, cfg)
     if args.grid is not None:

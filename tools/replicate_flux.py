@@ -109,7 +109,7 @@ class Replication:
         from mmengine.config import Config
         self.base = Config.fromfile(BASE_CONFIG)  # read once; the runs override it
         backbone = self.base.model.backbone
-        from mmflux.models.geometry import TokenGeometry
+        from mmflux.utils.token_geometry import TokenGeometry
         # the base config's sizes (no model is built here), as both backbones are given them
         self.geometry = TokenGeometry(patch_size=backbone.patch_size,
                                       tubelet_size=backbone.tubelet_size)
@@ -306,7 +306,7 @@ class Replication:
         from mmengine.registry import init_default_scope
 
         from mmaction.registry import MODELS
-        from mmflux.evaluation.test_grid import set_test_grid
+        from mmflux.evaluation.grid_config import set_test_grid
         from mmflux.evaluation.token_optimization import TokenOptimizer
         from mmflux.utils.checkpoint_fit import load_for_inference
         cfg = Config.fromfile(config)

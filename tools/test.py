@@ -34,28 +34,31 @@ from mmengine.runner import Runner
 from mmflux.datasets import AnnotationError
 from mmflux.engine.runner.checkpoint_files import (checkpoint_problem, describe_os_error,
                                                    write_bytes_atomic, write_text_atomic)
-
-from mmflux.evaluation.test_grid import apply_token_optimization, read_test_grid, set_switch
+from mmflux.evaluation.grid_config import read_test_grid
+from mmflux.evaluation.to_switch import apply_token_optimization, parse_budget, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from mmflux.utils.device import adapt_distributed_cfg
 
 
-def budget_arg(value: str):
-    return None if value.lower() in ('all', 'none') else int(value)
+def budget_arg(value: str) -> str:
+    """Checked here (argparse names a bad value); converted by set_switch ('all' -> None)."""
+    parse_budget(value, '--budget')
+    return value
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a recognizer with mmflux')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--budget', type=budget_arg, default=-1,
+    parser.add_argument('--budget', type=budget_arg, default=None,
                         help='patch tokens per view (int) or "all"; default: the config\'s')
     parser.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'),
                         help='test grid: frames per view and spatial side')
     parser.add_argument('--plan', help='Token Optimization plan (tools/token_optimize.py): grid and '
                         'selector for the budget')
-    parser.add_argument('--head', type=int, default=-1, help='force a head (default: nearest budget)')
+    parser.add_argument('--head', type=int, default=None,
+                        help='force a head (default: the config\'s, else the nearest budget)')
     parser.add_argument('--work-dir')
     parser.add_argument('--dump', help='pickle the predictions to this file')
     parser.add_argument('--out-json', help='write the metrics (and settings) to this JSON file')
@@ -73,8 +76,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
         apply_dataset_overrides(cfg, args.cfg_options)  # data_root=, num_classes= ...
-    set_switch(cfg, budget=None if args.budget == -1 else 'all' if args.budget is None else args.budget,
-               grid=args.grid, plan=args.plan, head=None if args.head == -1 else args.head)
+    given = {} if args.budget is None else dict(budget=args.budget)  # 'all' -> None there
+    set_switch(cfg, **given, grid=args.grid, plan=args.plan, head=args.head)
     apply_token_optimization(cfg)  # the runner would too; here so the settings below are final
     grid = read_test_grid(cfg)
     cfg.launcher = args.launcher

@@ -37,12 +37,13 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmaction.registry import MODELS
-from mmflux.evaluation.latency import RUNTIMES, machine_info, measure_latency
-from mmflux.evaluation.test_grid import cfg_options, read_test_grid
-from mmflux.evaluation.to_plan import TOPlan, pareto_front
+from mmflux.deployment.latency import RUNTIMES, measure_latency
+from mmflux.evaluation.latency import machine_info
+from mmflux.evaluation.grid_config import read_test_grid
+from mmflux.evaluation.to_switch import TOPlan, cfg_options, pareto_front, resolved_config
 from mmflux.evaluation.token_optimization import (TokenOptimizer, candidate_sides,
                                                   check_frames, check_side)
-from mmflux.models.geometry import token_geometry
+from mmflux.utils.token_geometry import token_geometry
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 from mmflux.utils.flops import count_macs
 from mmflux.utils.tables import markdown_table
@@ -88,9 +89,23 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def gmacs_counter(model):
+    """``gmacs(frames, side, budget)`` of one view, each setting counted once."""
+    cache = {}
+
+    def gmacs(frames, side, budget):
+        if (frames, side, budget) not in cache:
+            cache[(frames, side, budget)] = count_macs(model, frames, side, side,
+                                                       budget=budget)['gmacs']
+        return cache[(frames, side, budget)]
+    return gmacs
+
+
 def run_search(args, cfg, model, sides, select_ann, eval_ann, decode_once):
+    # the choice rule breaks accuracy ties by GMACs, as the plan does
     optimizer = TokenOptimizer(cfg, model, device=args.device, num_clips=args.num_clips,
-                               max_videos=args.max_videos, decode_once=decode_once)
+                               max_videos=args.max_videos, decode_once=decode_once,
+                               gmacs=args.gmacs)
     start = time.perf_counter()
     choices, baselines = optimizer.search(args.budgets, args.frames, sides, select_ann, eval_ann,
                                           selectors=args.selectors,
@@ -105,7 +120,7 @@ def measure(args, model, choices, baselines):
     keys |= {(b.frames, b.side, None) for b in baselines}
     bar = ProgressBar(len(keys)) if args.latency else None
     for frames, side, budget in sorted(keys, key=str):
-        entry = dict(gmacs=count_macs(model, frames, side, side, budget=budget)['gmacs'])
+        entry = dict(gmacs=args.gmacs(frames, side, budget))
         if args.latency:
             entry['latency_ms'] = measure_latency(model, frames, side, budget,
                                                   runs=args.latency_runs, runtime=args.runtime,
@@ -302,7 +317,7 @@ def main(argv=None):
         geometry = token_geometry(model.backbone)  # the backbone owns patch and tubelet size
     except TypeError as err:
         sys.exit(f'error: {err}')
-    grid = read_test_grid(cfg)
+    grid = read_test_grid(resolved_config(cfg))
     side = grid.side if grid else 224
     sides = args.sides or candidate_sides(side, geometry)
     standard_what = '--standard-side' if args.standard_side else \
@@ -320,6 +335,7 @@ def main(argv=None):
     args.select_ann = args.select_ann or cfg.val_dataloader['dataset']['ann_file']
     args.eval_ann = args.eval_ann or cfg.test_dataloader['dataset']['ann_file']
     os.makedirs(args.out_dir, exist_ok=True)
+    args.gmacs = gmacs_counter(model)
     times = {}
     optimizer, choices, baselines, times['decode_once_s'] = run_search(
         args, cfg, model, sides, args.select_ann, args.eval_ann, decode_once=not args.per_grid)

@@ -28,7 +28,7 @@ from mmflux.datasets import AnnotationError
 from mmflux.engine.runner.checkpoint_files import CheckpointWriteError
 from mmflux.engine.runner.flux_runner import CheckpointResumeError
 from mmflux.engine.runner.work_dir_lock import WorkDirBusyError, WorkDirLock
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy
 
 

@@ -23,8 +23,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
-from mmflux.evaluation.test_grid import (apply_token_optimization, read_test_grid, set_switch,
-                                         set_test_grid)
+from mmflux.evaluation.grid_config import read_test_grid, set_test_grid
+from mmflux.evaluation.to_switch import apply_token_optimization, set_switch, swap_selector
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, load_for_inference
 
 LABELS = {'GroupDynamicSelector': 'group-dynamic (motion)',
@@ -62,9 +62,10 @@ def kept_masks(model, batch, budget, selectors, seed):
     backbone = model.backbone
     grid = backbone.token_grid(*x.shape[2:])
     masks = {}
+    configured = backbone.selector
     for name in selectors:
-        backbone.selector = MODELS.build(dict(type=name))
-        torch.manual_seed(seed)
+        swap_selector(backbone, configured)  # each selector takes the configured one's arguments
+        swap_selector(backbone, name, seed=seed)
         with torch.no_grad():
             kept = backbone(x, budget, return_output=True).kept
         mask = torch.zeros(int(np.prod(grid)), dtype=torch.bool)

@@ -23,11 +23,12 @@ log_level = 'INFO'
 load_from = None
 resume = False
 
-# Token Optimization switch (mmflux/evaluation/test_grid.py), applied by FluxRunner
-# in MMAction2's and mmflux's tools/test.py and by mmaction.apis.init_recognizer:
+# Token Optimization switch: its keys are owned by mmflux/evaluation/to_switch.py (TO_FIELDS);
+# off while empty. Applied by FluxRunner in MMAction2's and mmflux's tools/test.py and by
+# mmaction.apis.init_recognizer:
 #   --cfg-options token_optimization.budget=1024 token_optimization.plan=to_plan.json
 #   --cfg-options token_optimization.budget=1024 "token_optimization.grid=(16,224)"
+#   --cfg-options token_optimization.budget=None   (every token)
 # (optional: token_optimization.selector=RandomSelector, .head=0, .max_latency_ms=30)
 runner_type = 'FluxRunner'
-token_optimization = dict(budget=None, grid=None, plan=None, selector=None, head=None,
-                          max_latency_ms=None, max_gmacs=None)
+token_optimization = dict()

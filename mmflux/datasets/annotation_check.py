@@ -11,7 +11,7 @@ in the loss at some iteration, or is evaluated as one more class in testing.
 total_frames label [label ...]``) list and raises one :class:`AnnotationError`
 listing every bad line with its number, its text and the fix. Labels above the
 model's classes are checked where the model is known
-(:mod:`mmflux.utils.config_check`), with the line from :func:`label_location`.
+(:mod:`mmflux.engine.config_check`), with the line from :func:`label_location`.
 """
 from typing import List, Optional, Sequence, Tuple
 

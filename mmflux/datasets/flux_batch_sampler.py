@@ -1,4 +1,4 @@
-"""Per-batch flexible spatio-temporal grid for Flux training (spec §2.1).
+"""Per-batch flexible spatio-temporal grid for Flux training.
 
 :class:`FluxBatchSampler` wraps an index sampler (normally mmengine's
 ``DefaultSampler``), chunks its indices into mini-batches and gives every
@@ -76,7 +76,7 @@ from mmengine.dist import sync_random_seed
 from torch.utils.data import BatchSampler, Sampler
 
 from mmaction.registry import DATA_SAMPLERS
-from mmflux.models.geometry import num_tokens, token_geometry
+from mmflux.utils.token_geometry import num_tokens, token_geometry
 from mmflux.utils.keyed_random import keyed_generator, keyed_seed
 
 RangeSpec = Union[int, Sequence[int], range]

@@ -27,7 +27,7 @@ with the *same* ``(T, R)`` so the batch still stacks; in testing it is never
 replaced but returned as a placeholder marked ``failed`` for
 :class:`~mmflux.evaluation.RobustAccMetric`. ``'raise'`` stops at the first one.
 
-Repeated augmentation (spec §2.3 item 7, ``--num_sample 2``): ``num_repeats=k``
+Repeated augmentation (the released scripts' ``--num_sample 2``): ``num_repeats=k``
 (training only) runs the pipeline up to and including the frame decoder
 (``DecordDecode``, ``RawFrameDecode``, ... — the last transform whose type
 name ends with ``Decode``; or the transform index ``repeat_from`` names) once,

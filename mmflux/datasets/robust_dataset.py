@@ -68,6 +68,7 @@ from mmaction.datasets.transforms import (CenterCrop, DecordDecode, DecordInit,
                                           TenCrop, ThreeCrop)
 from mmaction.registry import DATASETS
 
+from mmflux.utils.event_log import log_event
 from .annotation_check import AnnotationError, check_annotation_lines, label_location
 from .video_fallback import DECODER_FALLBACK_KEY, DecoderFallback
 
@@ -87,29 +88,6 @@ _DECORD_PREFIX = re.compile(r'^\[\d\d:\d\d:\d\d\]\s+\S+:\d+:\s*')
 
 class BadVideoError(RuntimeError):
     """A video could not be used and the policy does not allow skipping it."""
-
-
-class _Occurrence(str):
-    """A log message that compares only to itself.
-
-    mmengine's ``FilterDuplicateWarning`` (on every MMLogger handler) prints a
-    WARNING text once per process and drops its repeats. A bad video met again
-    (a later epoch, a second random pick) is a new event that must be logged,
-    so these messages never compare equal to an earlier one.
-    """
-
-    __hash__ = object.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
-
-
-def log_event(message: str, level: int = logging.WARNING) -> None:
-    """``print_log`` to the current logger, never swallowed as a duplicate."""
-    print_log(_Occurrence(message), logger='current', level=level)
 
 
 def describe_error(err: BaseException) -> str:
@@ -545,5 +523,5 @@ __all__ = [
     'AnnotationError', 'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
     'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
-    'SKIPPED_KEY', 'crop_size_of', 'describe_error', 'log_event'
+    'SKIPPED_KEY', 'crop_size_of', 'describe_error'
 ]

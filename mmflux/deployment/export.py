@@ -21,7 +21,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
-from ..evaluation import set_test_grid
+from ..evaluation.to_switch import apply_setting
 from ..utils.checkpoint_fit import load_for_inference
 from ..version import __version__
 from ._requires import require
@@ -41,7 +41,7 @@ def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], fram
                      budget: Optional[int]):
     """(cfg, eval-mode recognizer) with the test grid and budget set, weights strictly checked."""
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
-    set_test_grid(cfg, frames, side, budget=budget)
+    apply_setting(cfg, dict(frames=frames, side=side, budget=budget))
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
@@ -54,7 +54,7 @@ def build_recognizer(config: Union[str, Config], checkpoint: Optional[str], fram
 def _check_exportable(model, frames: int, side: int, budget: Optional[int]) -> None:
     selector = getattr(model.backbone, 'selector', None)
     total = model.backbone.num_tokens(frames, side, side)
-    if budget is not None and budget < total and type(selector).__name__ == 'RandomSelector':
+    if budget is not None and budget < total and getattr(selector, 'draws_at_random', False):
         raise ValueError('model.backbone.selector is RandomSelector: a random selection cannot be '
                          'exported exactly; export with --budget all or the GroupDynamicSelector.')
 

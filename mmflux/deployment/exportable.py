@@ -47,19 +47,9 @@ class ExportableRecognizer(nn.Module):
             self.register_buffer('pos_table', self.backbone.positional_embedding(*self._grid).clone(),
                                  persistent=False)
 
-    def _positions(self, frames: int, height: int, width: int) -> torch.Tensor:
-        if (frames, height, width) != self._grid:
-            raise ValueError(f'exportable model was built for the token grid {self._grid}, '
-                             f'got {(frames, height, width)}.')
-        return self.pos_table
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        backbone = self.backbone
-        backbone.positional_embedding = self._positions  # instance attribute, removed below
-        try:
-            out = backbone(x, self.budget, return_output=True)
-        finally:
-            del backbone.positional_embedding
+        with self.backbone.fixed_positional_embedding(self._grid, self.pos_table):
+            out = self.backbone(x, self.budget, return_output=True)
         logits = self.cls_head(out.tokens, self.head)
         kept = out.kept
         if kept is None:

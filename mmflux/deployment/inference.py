@@ -1,5 +1,4 @@
 """Recognise a video with an exported model through its config's own test pipeline."""
-from types import SimpleNamespace
 from typing import Dict, Union
 
 import numpy as np
@@ -8,7 +7,6 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
-from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from .runtime import RuntimeModel, build_runtime_model
 
@@ -31,14 +29,16 @@ def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
     """
     runtime = build_runtime_model(model) if isinstance(model, str) else model
     meta = runtime.meta
-    views = video_views(Config.fromstring(meta['config'], file_format='.py'), video)
+    cfg = Config.fromstring(meta['config'], file_format='.py')
+    views = video_views(cfg, video)
     chunk = meta.get('max_testing_views') or views.shape[0]
     outputs = [runtime(part) for part in views.split(chunk)]
     logits = np.concatenate([o[0] for o in outputs])
     kept = np.concatenate([o[1] for o in outputs])
-    # the head's own averaging rule (``average_clips``: prob / score / None)
-    averager = SimpleNamespace(average_clips=meta.get('average_clips', 'prob'))
-    scores = BaseHead.average_clip(averager, torch.from_numpy(logits), num_segs=views.shape[0])
+    # the configured head's own averaging rule (``average_clips``: prob / score / None),
+    # through MMAction2's BaseHead.average_clip on the head the config builds
+    head = MODELS.build(cfg.model.cls_head)
+    scores = head.average_clip(torch.from_numpy(logits), num_segs=views.shape[0])
     scores = scores.reshape(-1, scores.shape[-1]).mean(0) if scores.dim() > 2 else scores[0]
     return dict(pred_score=scores, logits=logits, kept=kept, meta=meta,
                 token_budget=meta['budget'], head=meta['head'], num_tokens=meta['num_tokens'])

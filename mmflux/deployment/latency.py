@@ -5,15 +5,20 @@ each candidate (grid, budget) is exported in memory exactly as
 ``tools/deployment/export.py`` would export it (same wrapper, same exporter),
 loaded into ONNX Runtime or OpenVINO, and timed on one view. The files live in a
 temporary folder that is removed once the returned call is garbage collected.
+:func:`measure_latency` times one view (batch 1, median of ``runs`` after
+``warmup`` runs) with any of :data:`RUNTIMES`.
 """
 import json
 import os.path as osp
+import statistics
 import tempfile
+import time
 import weakref
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
+from ..evaluation.latency import eager_pytorch
 from .export import export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
@@ -46,3 +51,40 @@ def exported_forward(model: torch.nn.Module, frames: int, side: int, budget: Opt
 
     weakref.finalize(forward, folder.cleanup)
     return forward
+
+
+def _exported(backend: str) -> Callable:
+    """Factory of a one-view call in an exported runtime (same signature as eager)."""
+
+    def factory(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
+                device: str = 'cpu') -> Callable[[], None]:
+        if device != 'cpu':
+            raise ValueError(f'--runtime {backend} measures on the CPU; drop --device {device}.')
+        return exported_forward(model, frames, side, budget, backend)
+    return factory
+
+
+#: runtime name -> factory of a one-view forward call (same signature for all):
+#: eager PyTorch, or the model exported at that grid and budget
+RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch,
+                                 'onnxruntime': _exported('onnxruntime'),
+                                 'openvino': _exported('openvino')}
+
+
+def measure_latency(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
+                    runs: int = 10, warmup: int = 3, runtime: str = 'pytorch',
+                    device: str = 'cpu') -> Dict:
+    """``median_ms``, ``min_ms``, ``runs`` of one view at a setting (batch 1)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime {runtime!r} is not available; known: {sorted(RUNTIMES)}.')
+    call = RUNTIMES[runtime](model, frames, side, budget, device)
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - start))
+    return dict(median_ms=statistics.median(times), min_ms=min(times), runs=runs)

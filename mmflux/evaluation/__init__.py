@@ -1,11 +1,12 @@
-"""Evaluation: the test grid and the Token Optimization switch, plans, the search, robust accuracy."""
+"""Evaluation: the test grid, the Token Optimization switch (plans, choice rule, selector
+swap) and search, robust accuracy."""
+from .grid_config import ViewGrid, read_test_grid, set_test_grid, view_grids
 from .robust_acc_metric import RobustAccMetric
-from .test_grid import (ViewGrid, apply_token_optimization, cfg_options, read_test_grid,
-                        set_test_grid, view_grids)
-from .to_config_mixin import TokenOptimizationConfigMixin
-from .to_plan import TOPlan
+from .to_switch import (TOPlan, apply_to_model, apply_token_optimization, cfg_options,
+                        resolved_config, set_switch, swap_selector)
 
 __all__ = [
-    'RobustAccMetric', 'TOPlan', 'TokenOptimizationConfigMixin', 'ViewGrid',
-    'apply_token_optimization', 'cfg_options', 'read_test_grid', 'set_test_grid', 'view_grids'
+    'RobustAccMetric', 'TOPlan', 'ViewGrid', 'apply_to_model', 'apply_token_optimization',
+    'cfg_options', 'read_test_grid', 'resolved_config', 'set_switch', 'set_test_grid',
+    'swap_selector', 'view_grids'
 ]

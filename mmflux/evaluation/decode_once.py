@@ -14,7 +14,7 @@ import numpy as np
 from mmengine.dataset import Compose
 
 from mmaction.registry import TRANSFORMS
-from .test_grid import SAMPLER_TYPES, is_decoder, pipelines, set_test_grid, type_name
+from .grid_config import SAMPLER_TYPES, is_decoder, pipelines, set_test_grid, type_name
 
 Grid = Tuple[int, int]
 

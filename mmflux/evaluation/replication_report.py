@@ -56,7 +56,7 @@ LIKE_FOR_LIKE = (
              ('vit_flux_multi', 'group_dynamic'), ('vit_fixed', 'group_dynamic')),
 )
 
-#: the paper's claims (flux_spec.md Tables 1, 2, 3, 5), each as contrasts at this scale
+#: the paper's claims (its Tables 1, 2, 3, 5), each as contrasts at this scale
 PAPER_CLAIMS = (
     ('Table 1: Flux-Multi + TO beats the directly trained model + TO, most at small budgets '
      '(+0.7 / +1.0 / +1.6 / +7.5 at 3072 / 2048 / 1024 / 512 tokens)',

@@ -5,7 +5,8 @@ from typing import Any, Dict, List, Sequence
 
 from mmaction.evaluation import AccMetric
 from mmaction.registry import METRICS
-from ..datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY, FILENAME_KEY, log_event
+from ..datasets.robust_dataset import FAIL_REASON_KEY, FAILED_KEY, FILENAME_KEY
+from ..utils.event_log import log_event
 from ..datasets.video_fallback import DECODER_FALLBACK_KEY
 
 

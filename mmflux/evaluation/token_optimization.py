@@ -7,27 +7,38 @@ reducing it to the budget; the best grid is then reported on a separate
 split it is measured on. Plain grid reduction (fewer frames at the standard side,
 no selection) is measured on the same evaluation split for comparison.
 
-By default every video is decoded once per split for all candidates
-(:class:`~mmflux.evaluation.decode_once.MultiGridDecoder`); ``decode_once=False``
-runs each grid's own dataloader (the reference the decode-once path must equal).
+Every setting is scored by mmengine's :class:`~mmengine.evaluator.Evaluator` with
+the project's metric (:class:`~mmflux.evaluation.RobustAccMetric`, top-1, failed
+videos excluded and counted), and the best grid is picked by the Token
+Optimization choice rule (:func:`~mmflux.evaluation.to_switch.choice_key`), the
+same rule the plan uses. By default every video is decoded once per split for
+all candidates (:class:`~mmflux.evaluation.decode_once.MultiGridDecoder`);
+``decode_once=False`` runs each grid's own dataloader (the reference the
+decode-once path must equal).
 """
 import copy
 import os.path as osp
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
-from mmaction.registry import DATASETS, MODELS
-from ..datasets.robust_dataset import log_event
-from ..models.geometry import token_geometry
+from mmaction.registry import DATASETS
+from ..utils.event_log import log_event
+from ..utils.token_geometry import token_geometry
 from .decode_once import MultiGridDecoder
-from .test_grid import set_test_grid
+from .grid_config import set_test_grid
+from .robust_acc_metric import RobustAccMetric
+from .to_switch import choice_key, swap_selector
+
+#: the metric key of the score the search ranks by
+TOP1_KEY = 'acc/top1'
 
 
 @dataclass
@@ -171,6 +182,13 @@ def _meta(sample, key, default=None):
     return (getattr(sample, 'metainfo', None) or {}).get(key, default)
 
 
+def top1_evaluator() -> Evaluator:
+    """mmengine's evaluator with the project's metric, top-1 only: failed videos are
+    excluded from the accuracy and counted (``acc/num_failed``)."""
+    return Evaluator(RobustAccMetric(metric_list=('top_k_accuracy', ),
+                                     metric_options=dict(top_k_accuracy=dict(topk=(1, )))))
+
+
 class TokenOptimizer:
     """Evaluates grids and budgets with one model, in process.
 
@@ -181,14 +199,19 @@ class TokenOptimizer:
         num_clips: temporal views per video during the search (1 keeps it fast).
         max_videos: evaluate at most this many videos per split (None: all).
         decode_once: decode each video once for all settings of a split.
-        seed: the random selector's stream is reseeded per batch from it, so both
-            evaluation paths draw the same tokens.
+        gmacs: ``gmacs(frames, side, budget)`` of a setting (e.g. from
+            :func:`mmflux.utils.flops.count_macs`), filled into every candidate
+            before the choice, whose tie-break (:func:`choice_key`) then matches the
+            plan's; None: candidates tie on GMACs (ties go to fewer sampled tokens).
     """
+
+    gmacs: Optional[Callable[[int, int, Optional[int]], float]] = None
 
     def __init__(self, cfg: Config, model: torch.nn.Module, device: str = 'cpu',
                  num_clips: Optional[int] = 1, max_videos: Optional[int] = None,
                  batch_size: int = 4, num_workers: int = 0, progress: bool = True,
-                 decode_once: bool = True, seed: int = 0) -> None:
+                 decode_once: bool = True,
+                 gmacs: Optional[Callable[[int, int, Optional[int]], float]] = None) -> None:
         self.cfg = cfg
         self.model = model.to(device).eval()
         self.device = device
@@ -198,29 +221,26 @@ class TokenOptimizer:
         self.num_workers = num_workers
         self.progress = progress
         self.decode_once = decode_once
-        self.seed = seed
+        self.gmacs = gmacs
         # the backbone owns the token geometry (TypeError naming it when it has none)
         self.geometry = token_geometry(model.backbone)
         self.predictions: List[Dict] = []  # one row per (video, setting), for audits
         self._selectors = {}
         self._own_selector = getattr(model.backbone, 'selector', None)
-        # the built model's counting rule, kept when the selector is swapped
-        self._exact_count = getattr(self._own_selector, 'exact_count', False)
 
     # --------------------------------------------------------------- pieces
     def set_selector(self, selector: Optional[str], seed: int = 0) -> None:
-        """Use ``selector`` (a registered type), keeping the model's ``exact_count``;
-        None: the model's own selector, as its config built it."""
+        """Use ``selector`` (a registered type) with every argument of the model's own
+        selector (:func:`~mmflux.evaluation.to_switch.swap_selector`; ``seed`` for the
+        random one); None: the model's own selector, as its config built it."""
+        swap_selector(self.model, self._own_selector)
         if selector is None:
-            self.model.backbone.selector = self._own_selector
             return
         key = (selector, seed)
-        if key not in self._selectors:
-            cfg = dict(type=selector, exact_count=self._exact_count)
-            if seed:
-                cfg['seed'] = seed
-            self._selectors[key] = MODELS.build(cfg)
-        self.model.backbone.selector = self._selectors[key].to(self.device)
+        if key in self._selectors:
+            swap_selector(self.model, self._selectors[key])
+        else:
+            self._selectors[key] = swap_selector(self.model, selector, seed=seed)
 
     def _loader_cfg(self, ann_file: str, frames: Optional[int] = None,
                     side: Optional[int] = None) -> Dict:
@@ -234,25 +254,34 @@ class TokenOptimizer:
                       persistent_workers=False, collate_fn=dict(type='pseudo_collate'))
         return loader
 
-    def _run(self, batch: Dict, setting: Setting, batch_index: int) -> List:
+    def _run(self, batch: Dict, setting: Setting) -> List:
         self.set_selector(setting.selector, setting.seed)
         self.model.test_cfg = dict(self.model.test_cfg or {}, token_budget=setting.budget, head=None)
-        torch.manual_seed(self.seed + batch_index)
         with torch.no_grad():
             return self.model.test_step(batch)
 
-    def _result(self, setting: Setting, split: str, correct: int, total: int, kept: int,
+    def _evaluated(self, setting: Setting, split: str, evaluator: Evaluator, size: int,
+                   kept: int, not_decoded: int, ann_file: str) -> GridResult:
+        """The setting's result from its evaluator (``size`` samples processed);
+        ``not_decoded`` videos never reached the model (decode-once failures)."""
+        metrics = evaluator.evaluate(size)
+        return self._result(setting, split, float(metrics[TOP1_KEY]),
+                            int(metrics['acc/num_evaluated']), kept,
+                            int(metrics['acc/num_failed']) + not_decoded, ann_file)
+
+    def _result(self, setting: Setting, split: str, top1: float, total: int, kept: int,
                 failed: int, ann_file: str) -> GridResult:
         if total == 0:
             raise ValueError(f'{ann_file} lists no videos that could be evaluated '
                              f'({failed} failed to load).')
         return GridResult(budget=setting.budget, frames=setting.frames, side=setting.side,
-                          selector=setting.selector, split=split, top1=correct / total,
+                          selector=setting.selector, split=split, top1=top1,
                           num_videos=total, kept_tokens=int(kept), method=setting.method,
                           grid_tokens=self.geometry.num_tokens(setting.frames, setting.side,
                                                                setting.side), num_failed=failed)
 
-    def _record(self, sample, setting: Setting, split: str) -> bool:
+    def _record(self, sample, setting: Setting, split: str) -> None:
+        """One row of the per-video audit (``predictions``)."""
         pred = int(sample.pred_score.argmax().item())
         label = int(sample.gt_label.reshape(-1)[0].item())
         self.predictions.append(dict(
@@ -260,7 +289,6 @@ class TokenOptimizer:
             pred=pred, score=round(float(sample.pred_score[pred]), 5), budget=setting.budget,
             frames=setting.frames, side=setting.side, selector=setting.selector,
             method=setting.method, seed=setting.seed, kept=_meta(sample, 'num_tokens')))
-        return pred == label
 
     # ------------------------------------------------------ evaluation paths
     def evaluate(self, ann_file: str, frames: int, side: int, budget: Optional[int],
@@ -282,26 +310,26 @@ class TokenOptimizer:
     def _evaluate_per_grid(self, ann_file: str, setting: Setting, split: str) -> GridResult:
         """Reference path: the setting's own dataloader decodes every video."""
         loader = Runner.build_dataloader(self._loader_cfg(ann_file, setting.frames, setting.side))
-        correct = total = kept = failed = 0
+        evaluator = top1_evaluator()
+        kept = 0
         bar = ProgressBar(len(loader.dataset)) if self.progress else None
         index = 0  # the loader does not shuffle: its n-th sample is the dataset's n-th video
-        for b, batch in enumerate(loader):
-            for sample in self._run(batch, setting, b):
+        for batch in loader:
+            outputs = self._run(batch, setting)
+            for sample in outputs:
                 if _meta(sample, 'filename') is None:  # the packer keeps only its meta keys
                     info = loader.dataset.get_data_info(index)
                     sample.set_metainfo(dict(filename=info.get('filename', str(index))))
                 index += 1
-                if _meta(sample, 'failed', False):
-                    failed += 1
-                else:
-                    correct += self._record(sample, setting, split)
+                if not _meta(sample, 'failed', False):
+                    self._record(sample, setting, split)
                     kept = _meta(sample, 'num_tokens', kept)
-                    total += 1
                 if bar is not None:
                     bar.update()
+            evaluator.process(data_samples=outputs, data_batch=batch)
         if bar is not None:
             print_log('', logger='current')
-        return self._result(setting, split, correct, total, kept, failed, ann_file)
+        return self._evaluated(setting, split, evaluator, index, kept, 0, ann_file)
 
     def _evaluate_decode_once(self, ann_file: str, settings: Sequence[Setting],
                               split: str) -> List[GridResult]:
@@ -310,10 +338,11 @@ class TokenOptimizer:
         dataset = DATASETS.build(self._loader_cfg(ann_file)['dataset'])
         decoder = MultiGridDecoder(self.cfg, [(s.frames, s.side) for s in settings],
                                    num_clips=self.num_clips)
-        stats = [[0, 0, 0] for _ in settings]  # correct, total, kept
+        evaluators = [top1_evaluator() for _ in settings]
+        stats = [[0, 0] for _ in settings]  # samples processed, kept tokens
         failed = 0
         bar = ProgressBar(len(dataset)) if self.progress else None
-        for b, start in enumerate(range(0, len(dataset), self.batch_size)):
+        for start in range(0, len(dataset), self.batch_size):
             packed = {}  # grid -> list of packed videos
             for index in range(start, min(start + self.batch_size, len(dataset))):
                 info = dataset.get_data_info(index)
@@ -334,14 +363,17 @@ class TokenOptimizer:
                 items = packed.get((setting.frames, setting.side))
                 if not items:
                     continue
-                for sample in self._run(pseudo_collate(items), setting, b):
-                    stats[i][0] += self._record(sample, setting, split)
-                    stats[i][1] += 1
-                    stats[i][2] = _meta(sample, 'num_tokens', stats[i][2])
+                batch = pseudo_collate(items)
+                outputs = self._run(batch, setting)
+                for sample in outputs:
+                    self._record(sample, setting, split)
+                    stats[i][0] += 1
+                    stats[i][1] = _meta(sample, 'num_tokens', stats[i][1])
+                evaluators[i].process(data_samples=outputs, data_batch=batch)
         if bar is not None:
             print_log('', logger='current')
-        return [self._result(s, split, c, t, k, failed, ann_file)
-                for s, (c, t, k) in zip(settings, stats)]
+        return [self._evaluated(s, split, e, n, k, failed, ann_file)
+                for s, e, (n, k) in zip(settings, evaluators, stats)]
 
     # --------------------------------------------------------------- search
     def choose(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],
@@ -364,8 +396,13 @@ class TokenOptimizer:
         scored = iter(self.evaluate_settings(select_ann, candidates, 'select'))
         for choice, n in zip(choices, counts):
             choice.candidates = [next(scored) for _ in range(n)]
-            # ties: prefer fewer sampled tokens (cheaper patch embedding)
-            choice.chosen = max(choice.candidates, key=lambda r: (r.top1, -r.grid_tokens))
+            if self.gmacs is not None:
+                self.set_selector(None)  # counted with the model's own (deterministic) selector
+                for r in choice.candidates:
+                    r.gmacs = self.gmacs(r.frames, r.side, r.budget)
+            # the plan's rule: most accurate, ties to fewer GMACs, then fewer sampled tokens
+            choice.chosen = max(choice.candidates,
+                                key=lambda r: choice_key(r.top1, r.gmacs, r.grid_tokens))
         return choices
 
     def search(self, budgets: Sequence[int], frames: Sequence[int], sides: Sequence[int],

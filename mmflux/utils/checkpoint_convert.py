@@ -103,16 +103,3 @@ def expected_shapes(model_cfg: Mapping) -> Dict[str, Tuple[int, ...]]:
     with DefaultScope.overwrite_default_scope('mmaction'), torch.device('meta'):
         model = MODELS.build(cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def fluxvit_model_cfg(arch: str = 'small', num_classes: int = 400, num_heads: int = 3,
-                      pool_dims: int = 768, head_budgets=(3072, 2048, 1024)) -> Dict:
-    """Recognizer config of a released FluxViT (used when no config file is given)."""
-    from mmflux.models.backbones.fluxvit import resolve_arch
-    width = resolve_arch(arch)['embed_dims']
-    return dict(
-        type='FluxRecognizer',
-        backbone=dict(type='FluxViT', arch=arch),
-        cls_head=dict(type='FluxMultiHead', num_classes=num_classes, in_channels=width,
-                      head_budgets=tuple(head_budgets)[:num_heads], pool_dims=pool_dims),
-        data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'))

@@ -7,7 +7,7 @@ pytest.importorskip('openvino', reason='deployment extra not installed (requirem
 
 from mmflux.deployment import build_recognizer  # noqa: E402
 from mmflux.deployment import latency as exported_latency  # noqa: E402
-from mmflux.evaluation.latency import RUNTIMES, measure_latency  # noqa: E402
+from mmflux.deployment.latency import RUNTIMES, measure_latency  # noqa: E402
 from conftest import (EXPORT_BUDGET as BUDGET, EXPORT_FRAMES as FRAMES,  # noqa: E402
                       EXPORT_SIDE as SIDE, export_fixture_cfg)
 

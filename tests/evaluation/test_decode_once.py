@@ -7,7 +7,7 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from mmaction.registry import DATASETS, MODELS
 from mmflux.evaluation.decode_once import MultiGridDecoder, frames_needed
-from mmflux.evaluation.test_grid import set_test_grid
+from mmflux.evaluation.grid_config import set_test_grid
 from mmflux.evaluation.token_optimization import Setting, TokenOptimizer
 from conftest import TINY_RECIPE, write_tiny_train_config
 

@@ -11,7 +11,7 @@ from mmflux.evaluation.token_optimization import (GridResult, TokenOptimizer, ca
                                                   candidate_sides, check_frames, check_grid,
                                                   check_side, reduction_grid)
 from mmflux.models.backbones import BaseFluxBackbone
-from mmflux.models.geometry import TokenGeometry
+from mmflux.utils.token_geometry import TokenGeometry
 from conftest import REPO_ROOT, small_plug_and_play_cfg, write_tiny_train_config
 
 P14 = TokenGeometry(patch_size=14, tubelet_size=1)

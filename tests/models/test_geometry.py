@@ -1,10 +1,10 @@
-"""The token grid has one owner: mmflux.models.geometry, asked through the backbones."""
+"""The token grid has one owner: mmflux.utils.token_geometry, asked through the backbones."""
 import pytest
 import torch
 
 from mmaction.registry import MODELS
-from mmflux.models.geometry import (BackboneOutput, TokenGeometry, num_tokens, token_geometry,
-                                    token_grid)
+from mmflux.models.backbone_output import BackboneOutput
+from mmflux.utils.token_geometry import TokenGeometry, num_tokens, token_geometry, token_grid
 from conftest import small_plug_and_play_cfg, tiny_model_cfg
 
 

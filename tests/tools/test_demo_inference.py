@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from mmaction.apis import inference_recognizer, init_recognizer
-from mmflux.evaluation import set_test_grid
+from mmflux.evaluation.to_switch import TOPlan, apply_setting
 from conftest import REPO_ROOT, TINY_RECIPE, fixture_checkpoint, fixture_recipe_cfg, shared_path
 
 
 def fixture_config(budget=32):
     cfg = fixture_recipe_cfg()
-    set_test_grid(cfg, 8, 56, budget=budget)
+    apply_setting(cfg, dict(frames=8, side=56, budget=budget))
     return cfg
 
 
@@ -73,7 +73,6 @@ def test_demo_refuses_a_checkpoint_of_another_layout(reference, tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_the_plan_setting_for_a_latency_target(reference, tmp_path):
-    from mmflux.evaluation.to_plan import TOPlan
     ckpt = fixture_checkpoint(reference, tmp_path / 'tiny.pth')
     cfg_path = tmp_path / 'cfg.py'
     fixture_config().dump(str(cfg_path))

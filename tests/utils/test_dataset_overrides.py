@@ -4,7 +4,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmflux.utils.config_check import check_flux_config
+from mmflux.engine.config_check import check_flux_config
 from mmflux.utils.dataset_overrides import apply_dataset_overrides
 from conftest import TINY_RECIPE
 

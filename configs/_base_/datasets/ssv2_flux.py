@@ -13,7 +13,7 @@ file_client_args = dict(io_backend='disk')
 test_frames = 8
 test_side = 224
 
-# Training (flux_spec.md sections 2.1-2.3): every batch draws frames x side from
+# Training: every batch draws frames x side from
 # 6..24 frames and 112..336 px inside a 2048..6144-token window; TSN-style
 # segment sampling; clip-consistent RandAugment m7-n4; random resized crop to the
 # drawn side; never flipped (left/right matters); each video decoded once and augmented twice.

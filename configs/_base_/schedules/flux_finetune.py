@@ -1,4 +1,4 @@
-# Fine-tuning schedule of the released K400 scripts (flux_spec.md section 6.2):
+# Fine-tuning schedule of the released K400 scripts:
 # AdamW (0.9, 0.999), wd 0.05, layer-wise lr decay 0.75, no decay for 1-D weights,
 # biases, pos_embed and cls_token; lr 8e-4 = 2e-4 x 512 videos x 2 repeats / 256;
 # per-iteration linear warmup (1 epoch, from 4e-6) then cosine to 4e-6; 5 epochs.

@@ -1,4 +1,4 @@
-"""Batch augmentation of Flux fine-tuning: erasing, then Mixup/CutMix (§2.3 6, 8).
+"""Batch augmentation of Flux fine-tuning: erasing, then Mixup/CutMix.
 
 Used as the ``blending`` of MMAction2's ``ActionDataPreprocessor`` (it runs on the
 normalized ``(N, V, C, T, H, W)`` batch, in training only)::

@@ -1,4 +1,4 @@
-"""Clip-consistent RandAugment (spec §2.3 item 2).
+"""Clip-consistent RandAugment of Flux training.
 
 The ops come from timm (:func:`timm.data.auto_augment.rand_augment_transform`),
 default ``'rand-m7-n4-mstd0.5-inc1'``: 4 ops per clip, drawn with replacement

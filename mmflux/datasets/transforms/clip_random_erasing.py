@@ -1,4 +1,4 @@
-"""Clip ("cube") random erasing on normalized batches (spec §2.3 item 6).
+"""Clip ("cube") random erasing on normalized batches.
 
 The reference erases after normalization, writing N(0, 1) noise (mode
 ``pixel``) into one box that is the same for every frame of a clip. MMAction2

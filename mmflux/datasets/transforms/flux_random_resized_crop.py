@@ -1,4 +1,4 @@
-"""Random resized crop to the per-batch square side (spec §2.3 item 4).
+"""Random resized crop to the per-batch square side of Flux training.
 
 One box per clip (all frames): area ``U[0.08, 1.0]`` of the frame, aspect ratio
 log-uniform in ``[3/4, 4/3]``, up to 10 tries; the fallback is the reference's

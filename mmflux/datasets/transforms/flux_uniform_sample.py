@@ -1,4 +1,4 @@
-"""Whole-video segment sampling of the Kinetics Flux loader (spec §2.2).
+"""Whole-video segment sampling of the Kinetics Flux loader.
 
 For a video of ``n`` frames and ``T`` wanted frames, ``seg = max(0, (n-1)/T)``:
 

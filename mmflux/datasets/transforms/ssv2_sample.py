@@ -1,4 +1,4 @@
-"""TSN-style segment sampling of the SSv2 Flux loader (spec §2.2).
+"""TSN-style segment sampling of the SSv2 Flux loader.
 
 For a video of ``n`` frames and ``T`` wanted frames:
 

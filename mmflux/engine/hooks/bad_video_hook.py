@@ -7,7 +7,8 @@ from mmengine.dist import all_gather_object, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
 from mmaction.registry import HOOKS
-from mmflux.datasets.robust_dataset import SKIPPED_KEY, log_event
+from mmflux.datasets.robust_dataset import SKIPPED_KEY
+from mmflux.utils.event_log import log_event
 
 
 def skipped_in_batch(data_batch: Any) -> List[Tuple[str, str]]:

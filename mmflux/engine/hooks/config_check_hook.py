@@ -3,12 +3,12 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmaction.registry import HOOKS
-from mmflux.utils.config_check import check_built, raise_problems
+from mmflux.engine.config_check import check_built, raise_problems
 
 
 @HOOKS.register_module()
 class FluxConfigCheckHook(Hook):
-    """Run :func:`~mmflux.utils.config_check.check_built` in ``before_run``.
+    """Run :func:`~mmflux.engine.config_check.check_built` in ``before_run``.
 
     mmengine builds the model when the runner is made and the train (or test)
     loop with its dataloader, and thereby the

@@ -42,7 +42,7 @@ from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
 from ...datasets.flux_batch_sampler import with_backbone_geometry
-from ...evaluation.test_grid import apply_token_optimization
+from ...evaluation.to_switch import apply_token_optimization
 from .checkpoint_files import (CheckpointWriteError, checkpoint_problem, commit_partial,
                                describe_os_error, first_complete, partial_path,
                                remove_quietly, resumable_checkpoints, write_text_atomic)

@@ -1,4 +1,5 @@
 """What every budget-aware backbone shares: its token geometry, selection and outputs."""
+from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
 import torch
@@ -6,7 +7,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput, TokenGeometry, num_tokens, token_grid
+from mmflux.utils.token_geometry import TokenGeometry, num_tokens, token_grid
+from ..backbone_output import BackboneOutput
 from ..selectors import BaseTokenSelector, check_budget
 
 
@@ -77,8 +79,7 @@ class BaseFluxBackbone(BaseModule):
         raise NotImplementedError
 
     # ------------------------------------------------------------ selection
-    def select_tokens(self, tokens: torch.Tensor, budget: Optional[int],
-                      generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+    def select_tokens(self, tokens: torch.Tensor, budget: Optional[int]) -> Optional[torch.Tensor]:
         """Kept patch indices (B, K) of patch embeddings (B, t, h * w, C), or None for all."""
         if budget is None:
             return None
@@ -89,22 +90,42 @@ class BaseFluxBackbone(BaseModule):
         if self.selector is None:
             raise ValueError(f'A token budget of {budget} < {T * L} tokens was requested but the '
                              'backbone has no selector; set model.backbone.selector.')
-        if generator is None:  # selectors written for forward(tokens, budget) keep working
-            return self.selector(tokens.detach(), budget)
-        return self.selector(tokens.detach(), budget, generator=generator)
+        return self.selector(tokens.detach(), budget)
 
     # ------------------------------------------------------------ forward
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def positional_embedding(self, frames: int, height: int, width: int) -> torch.Tensor:
+        """(1, frames * height * width, C) positional table of a (t, h, w) token grid,
+        added to the patch tokens before selection (so kept tokens keep their place)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, budget: Optional[int] = None,
-                generator: Optional[torch.Generator] = None, return_output: bool = False):
+    @contextmanager
+    def fixed_positional_embedding(self, grid: Tuple[int, int, int], table: torch.Tensor):
+        """Inside the block, :meth:`positional_embedding` of ``grid`` is ``table`` and any
+        other grid is refused: an exporter traces the table as a constant instead of its
+        interpolation (bit-identical to eager, no resize op in the graph)."""
+        grid = tuple(int(g) for g in grid)
+
+        def fixed(frames: int, height: int, width: int) -> torch.Tensor:
+            if (frames, height, width) != grid:
+                raise ValueError(f'the positional embedding is fixed to the token grid {grid}, '
+                                 f'got {(frames, height, width)}.')
+            return table
+
+        self.positional_embedding = fixed  # shadows the method on this instance only
+        try:
+            yield self
+        finally:
+            del self.positional_embedding
+
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None) -> BackboneOutput:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, budget: Optional[int] = None, return_output: bool = False):
         """Tokens (B, num_prefix_tokens + K, C) of ``x`` (B, C, T, H, W) at ``budget``.
 
         ``return_output=True`` gives :meth:`forward_features`' :class:`BackboneOutput`
         (tokens, kept indices, prefix tokens, token grid) through ``__call__``, so
         module hooks (e.g. FLOP counters) see the backbone.
         """
-        out = self.forward_features(x, budget, generator=generator)
+        out = self.forward_features(x, budget)
         return out if return_output else out.tokens

@@ -7,7 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..backbone_output import BackboneOutput
 from ..layers import DepthwiseAffine, DualNormPatchEmbed, FluxBlock, resize_pos_table, sincos_3d
 from .base import BaseFluxBackbone
 
@@ -173,15 +173,14 @@ class FluxViT(BaseFluxBackbone):
         yield from (self.cls_token, self.pos_embed)
         yield from self.patch_embed.parameters()
 
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None) -> BackboneOutput:
         """x: (B, C, T, H, W) normalised video; budget: patch tokens to keep (None: all)."""
         if x.dim() != 5:
             raise ValueError(f'FluxViT expects (B, C, T, H, W) inputs, got shape {tuple(x.shape)}.')
         B = x.shape[0]
         grid = self.token_grid(*x.shape[2:])
         tokens = self.patch_embed(x)  # (B, t, h * w, C)
-        kept = self.select_tokens(tokens, budget, generator)
+        kept = self.select_tokens(tokens, budget)
         C = self.embed_dims
         pos = self.positional_embedding(*grid).to(tokens.dtype)
         tokens = tokens.reshape(B, -1, C) + pos

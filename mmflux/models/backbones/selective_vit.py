@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mmaction.registry import MODELS
-from ..geometry import BackboneOutput
+from ..backbone_output import BackboneOutput
 from ..layers import resize_pos_table
 from .base import BaseFluxBackbone
 
@@ -58,14 +58,12 @@ class SelectiveVisionTransformer(BaseFluxBackbone):
                                            self.embed_dims)
         return resize_pos_table(table, frames, height, width)
 
-    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None,
-                         generator: Optional[torch.Generator] = None) -> BackboneOutput:
+    def forward_features(self, x: torch.Tensor, budget: Optional[int] = None) -> BackboneOutput:
         B = x.shape[0]
         grid = self.token_grid(*x.shape[2:])
         tokens = self.vit.patch_embed(x)[0]  # (B, t * h * w, C)
         C = tokens.shape[-1]
-        kept = self.select_tokens(tokens.reshape(B, grid[0], grid[1] * grid[2], C), budget,
-                                  generator)
+        kept = self.select_tokens(tokens.reshape(B, grid[0], grid[1] * grid[2], C), budget)
         tokens = tokens + self.positional_embedding(*grid).to(tokens.dtype)
         if kept is not None:
             tokens = torch.gather(tokens, 1, kept.unsqueeze(-1).expand(-1, -1, C))

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..geometry import token_grid
+from mmflux.utils.token_geometry import token_grid
 from . import onednn
 from .rms_norm import RMSNorm
 

@@ -1,13 +1,12 @@
 """Recognizer that trains several token budgets at once and tests at any budget."""
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence
 
 import torch
 
 from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.registry import MODELS
 from mmaction.utils import OptSampleList, SampleList
-from ...evaluation.to_config_mixin import TokenOptimizationConfigMixin
-from ..geometry import BackboneOutput
+from ..backbone_output import BackboneOutput
 
 
 def _is_int(value) -> bool:
@@ -19,7 +18,7 @@ def _is_budget(value) -> bool:
 
 
 @MODELS.register_module()
-class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
+class FluxRecognizer(BaseRecognizer):
     """Video recognizer for budget-flexible backbones (a :class:`BaseFluxBackbone`
     such as FluxViT: ``backbone(x, budget, return_output=True)`` returns a
     :class:`BackboneOutput`) and a :class:`FluxMultiHead`.
@@ -106,6 +105,28 @@ class FluxRecognizer(TokenOptimizationConfigMixin, BaseRecognizer):
                              f'heads of model.cls_head.head_budgets={head_budgets}; fix: use '
                              f'heads in 0..{num - 1} or give cls_head one budget per head.']
         return errors
+
+    # ------------------------------------------------------------ config hand-over
+    #: The one hook of ``mmaction.apis.init_recognizer``: it builds the model from
+    #: ``config.model`` alone and then hands it the whole config (``model.cfg =
+    #: config``), which ``inference_recognizer`` reads the test pipeline from. Top-level
+    #: test-time switches (``token_optimization``) can only reach the model there.
+    #: ``hook(model, config)`` is called on that assignment; the Token Optimization
+    #: owner (:mod:`mmflux.evaluation.to_switch`) installs it, so the model layer
+    #: does not know the switch. None: the config is only stored.
+    config_handover: ClassVar[Optional[Callable]] = None
+
+    @property
+    def cfg(self):
+        """The config ``init_recognizer`` handed over (None before)."""
+        return self.__dict__.get('_handed_over_cfg')
+
+    @cfg.setter
+    def cfg(self, config) -> None:
+        self.__dict__['_handed_over_cfg'] = config
+        hook = type(self).config_handover
+        if config is not None and hook is not None:
+            hook(self, config)
 
     @property
     def test_budget(self) -> Optional[int]:

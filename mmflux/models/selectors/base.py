@@ -1,5 +1,5 @@
 """What every token selector shares: the budget check and how many tokens to keep."""
-from typing import List, Optional
+from typing import List
 
 import torch
 from mmengine.model import BaseModule
@@ -11,7 +11,7 @@ class BaseTokenSelector(BaseModule):
     Returned indices index the flattened (t, h, w) raster of the T * L patch tokens
     (cls excluded), shape (B, K), ascending, so kept tokens stay in their original
     order. Selectors are pure functions of their inputs (the random selector of
-    its seed and inputs, or of the ``generator`` a caller passes).
+    its seed and inputs).
 
     Counting: the frames are split into ``G`` contiguous temporal groups (the
     largest of 4, 2, 1 that divides T into groups of at least two frames) and each
@@ -21,6 +21,10 @@ class BaseTokenSelector(BaseModule):
     keeps 1020); ``exact_count=True`` keeps exactly ``budget`` tokens, giving the
     first ``budget % G`` groups one token more.
     """
+
+    #: True for selectors whose kept set is a random draw: an exported graph cannot
+    #: reproduce it, so export refuses them below the grid's token count
+    draws_at_random: bool = False
 
     def __init__(self, max_groups: int = 4, exact_count: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -52,9 +56,8 @@ class BaseTokenSelector(BaseModule):
     def kept_count(self, frames: int, tokens_per_frame: int, budget: int) -> int:
         return sum(self.group_counts(frames, tokens_per_frame, budget))
 
-    def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Kept indices (B, K); ``generator`` feeds selectors that draw at random."""
+    def forward(self, tokens: torch.Tensor, budget: int) -> torch.Tensor:
+        """Kept indices (B, K) of patch embeddings (B, T, L, C) at ``budget``."""
         raise NotImplementedError
 
 

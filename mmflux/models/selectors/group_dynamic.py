@@ -1,6 +1,4 @@
 """The group-dynamic selector: keep the patches that change most between frames."""
-from typing import Optional
-
 import torch
 
 from mmaction.registry import MODELS
@@ -35,8 +33,7 @@ class GroupDynamicSelector(BaseTokenSelector):
         super().__init__(max_groups=max_groups, exact_count=exact_count, init_cfg=init_cfg)
         self.stable = stable
 
-    def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, budget: int) -> torch.Tensor:
         B, T, L, C = tokens.shape
         counts = self.group_counts(T, L, budget)
         groups = len(counts)

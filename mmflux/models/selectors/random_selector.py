@@ -1,6 +1,5 @@
 """Random keep: the baseline a learned-free selector must beat."""
 import hashlib
-from typing import Optional
 
 import torch
 
@@ -29,13 +28,13 @@ class RandomSelector(BaseTokenSelector):
     would, so both are compared at the same count. The draw never touches the
     global RNG: each sample's subset is a function of ``seed`` and that
     sample's embeddings (so it is reproducible, independent of call order and
-    of the batch it is in, and still new for every new clip), unless the caller
-    passes its own ``generator`` for the whole batch (e.g. one seeded from the
-    training iteration).
+    of the batch it is in, and still new for every new clip).
 
     Args:
         seed: base seed mixed into every per-sample draw.
     """
+
+    draws_at_random = True
 
     def __init__(self, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -44,19 +43,15 @@ class RandomSelector(BaseTokenSelector):
                              'model.backbone.selector.seed to an integer.')
         self.seed = seed
 
-    def forward(self, tokens: torch.Tensor, budget: int,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, budget: int) -> torch.Tensor:
         B, T, L, _ = tokens.shape
         counts = self.group_counts(T, L, budget)
         group_size = T // len(counts) * L
         shape = (len(counts), group_size)
-        if generator is not None:
-            rand = torch.rand((B, ) + shape, generator=generator, device=generator.device)
-        else:
-            rand = torch.stack([
-                torch.rand(shape, generator=torch.Generator().manual_seed(
-                    input_seed(self.seed, sample))) for sample in tokens
-            ])
+        rand = torch.stack([
+            torch.rand(shape, generator=torch.Generator().manual_seed(
+                input_seed(self.seed, sample))) for sample in tokens
+        ])
         order = rand.to(tokens.device).argsort(dim=-1)
         kept = torch.cat([order[:, g, :k] + g * group_size for g, k in enumerate(counts)], dim=1)
         return kept.sort(dim=1).values

@@ -1,7 +1,7 @@
 """FluxConfigCheckHook: a config fault stops a plain mmengine Runner before it trains or tests.
 
 (mmflux's tools check right after merging the config: tests/tools/test_train_test_tools.py;
-the check itself: tests/utils/test_config_check.py.)
+the check itself: tests/engine/test_config_check.py.)
 """
 import pytest
 from mmengine.runner import Runner

@@ -83,7 +83,7 @@ def test_the_batch_sampler_counts_tokens_with_the_backbones_geometry(tmp_path):
     # the configs no longer repeat patch/tubelet for the sampler: FluxRunner hands over the
     # backbone's (7 px x 2 frames in the tiny recipe; the sampler's own defaults are 14 x 1)
     from mmengine.registry import RUNNERS
-    from mmflux.utils.config_check import check_flux_config
+    from mmflux.engine.config_check import check_flux_config
     cfg = Config.fromfile(TINY_RECIPE)
     assert 'patch_size' not in cfg.train_dataloader.batch_sampler
     check_flux_config(cfg)  # sides 42..70 are multiples of 7, not of the default 14

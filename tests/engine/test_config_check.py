@@ -9,8 +9,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmflux.evaluation.test_grid import pipelines
-from mmflux.utils.config_check import check_flux_config
+from mmflux.evaluation.grid_config import pipelines
+from mmflux.engine.config_check import check_flux_config
 from conftest import REPO_ROOT
 
 

@@ -1,7 +1,7 @@
 """check_built: what spans objects is checked on the objects themselves."""
 from mmaction.registry import MODELS
 from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
-from mmflux.utils.config_check import check_built
+from mmflux.engine.config_check import check_built
 from conftest import small_plug_and_play_cfg, tiny_model_cfg
 
 

@@ -26,7 +26,11 @@ import torch
 from mmengine.registry import DefaultScope
 
 from mmaction.registry import DATA_SAMPLERS, DATASETS, MODELS
-from mmflux.evaluation.test_grid import view_grids
+from ..datasets.annotation_check import AnnotationError
+from ..datasets.flux_batch_sampler import FluxBatchSampler, with_backbone_geometry
+from ..evaluation.grid_config import view_grids
+from ..models.backbones.base import BaseFluxBackbone
+from ..models.recognizers import FluxRecognizer
 
 Grid = Tuple[str, int, int, int]  # (where, frames, crop height, crop width)
 
@@ -43,7 +47,7 @@ def _registered(registry, cfg: Any) -> Optional[type]:
 
 # ------------------------------------------------------------------ built objects
 def crop_grids(cfg: Any, backbone, errors: List[str]) -> List[Grid]:
-    """The val/test view grids (read by :func:`mmflux.evaluation.test_grid.view_grids`)
+    """The val/test view grids (read by :func:`mmflux.evaluation.grid_config.view_grids`)
     whose crops the backbone can cut into patches; the others are reported with the
     nearest size it can."""
     grids, seen = [], set()
@@ -175,8 +179,6 @@ def check_built(model, batch_sampler=None, cfg: Any = None,
     """Problems between a built Flux recognizer, its train batch sampler, the
     val/test pipelines of ``cfg`` and the labels of the built ``datasets``
     (loader name -> dataset); [] for other models."""
-    from mmflux.datasets.flux_batch_sampler import FluxBatchSampler
-    from mmflux.models.recognizers import FluxRecognizer
     if not isinstance(model, FluxRecognizer):
         return []
     errors: List[str] = []
@@ -208,7 +210,6 @@ def _collect(errors: List[str], build, *args) -> Any:
 def _build_batch_sampler(cfg: Any, backbone=None) -> Any:
     """The train batch sampler as the runner will build it: under ``FluxRunner``
     with the backbone's patch/tubelet sizes where the config leaves them out."""
-    from mmflux.datasets.flux_batch_sampler import with_backbone_geometry
     loader = cfg.get('train_dataloader')
     spec = loader.get('batch_sampler') if isinstance(loader, dict) else None
     if not isinstance(spec, dict) or _registered(DATA_SAMPLERS, spec) is None:
@@ -244,8 +245,6 @@ def check_flux_config(cfg: Any) -> None:
 
 
 def _config_errors(cfg: Any) -> List[str]:
-    from mmflux.models.backbones.base import BaseFluxBackbone
-    from mmflux.models.recognizers import FluxRecognizer
     errors: List[str] = []
     model = None
     model_cfg = cfg.get('model')
@@ -269,7 +268,6 @@ def _config_errors(cfg: Any) -> List[str]:
 def _build_datasets(cfg: Any) -> Dict[str, Any]:
     """The datasets of the config's loaders that can be built here (annotations
     parsed, no video read); one whose files are missing is the runner's to report."""
-    from mmflux.datasets.annotation_check import AnnotationError
     datasets = {}
     for loader in LOADERS:
         spec = cfg.get(loader)

@@ -1,19 +1,20 @@
-"""The one answer to "what token grid does a T x H x W clip give?".
+"""The one answer to "what token grid does a T x H x W clip give?" (a leaf-layer fact).
 
 Backbones call :func:`token_grid` with their own patch and tubelet sizes (and
 expose it as ``backbone.token_grid(T, H, W)`` and, as one value,
-``backbone.geometry``, a :class:`TokenGeometry`); code without a built model
-(the batch sampler, config checks, the replication driver) calls it with the
-sizes it was given, so the rule and its error messages live here only. Code
+``backbone.geometry``, a :class:`TokenGeometry`); the backbone owns the
+instance, this module only the rule. It sits in ``utils`` because the data
+layer needs it too (the batch sampler counts tokens before a model exists) and
+``datasets`` may not import ``models``: code without a built model (the batch
+sampler, config checks, the replication driver) calls it with the sizes it was
+given, so the rule and its error messages live here only. Code
 that is handed "the geometry" (token optimisation's grid helpers) asks
 :func:`token_geometry` for it and never assumes a patch or tubelet size.
 """
 import math
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any, NamedTuple, Optional, Tuple
-
-import torch
+from typing import Any, Tuple
 
 
 def token_grid(frames: int, height: int, width: int, patch_size: int,
@@ -91,34 +92,4 @@ def token_geometry(owner: Any) -> TokenGeometry:
                     'model.backbone) or TokenGeometry(patch_size=..., tubelet_size=...).')
 
 
-class BackboneOutput(NamedTuple):
-    """What a budget-aware backbone returns from ``forward_features``.
-
-    tokens: (B, num_prefix_tokens + K, C), prefix (cls) tokens first.
-    kept: (B, K) indices of the kept patch tokens in the (t, h, w) raster, or
-        None when every token was kept.
-    num_prefix_tokens: tokens before the patch tokens (1 for FluxViT's cls, 0
-        for MMAction2's ViT).
-    grid: (t, h, w) token grid of the input, before selection.
-    """
-    tokens: torch.Tensor
-    kept: Optional[torch.Tensor]
-    num_prefix_tokens: int
-    grid: Tuple[int, int, int]
-
-    @property
-    def patch_tokens(self) -> torch.Tensor:
-        return self.tokens[:, self.num_prefix_tokens:]
-
-    @property
-    def num_kept(self) -> int:
-        """Patch tokens that reached the blocks."""
-        return self.tokens.shape[1] - self.num_prefix_tokens
-
-    @property
-    def grid_tokens(self) -> int:
-        """Patch tokens of the input grid, before selection."""
-        return math.prod(self.grid)
-
-
-__all__ = ['BackboneOutput', 'TokenGeometry', 'num_tokens', 'token_geometry', 'token_grid']
+__all__ = ['TokenGeometry', 'num_tokens', 'token_geometry', 'token_grid']
