@@ -130,7 +130,7 @@ def build_video_set(root: str, num_plain: int = 4, num_classes: int = 6,
 def run_tool(args: Sequence[str], env: Optional[Dict[str, str]] = None,
              check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    full_env.pop('MMFLUX_TRUST_CHECKPOINTS', None)
+    full_env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)  # torch's opt-out of safe loading
     full_env.update(env or {})
     result = subprocess.run([sys.executable] + list(args), cwd=REPO_ROOT, env=full_env,
                             capture_output=True, text=True, timeout=timeout)

@@ -23,7 +23,7 @@ import sys
 from typing import List, Optional
 
 import mmflux  # noqa: F401
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.logging import print_log
@@ -38,7 +38,6 @@ from mmflux.evaluation.grid_config import read_test_grid
 from mmflux.evaluation.to_switch import apply_token_optimization, parse_budget, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
 from mmflux.engine.config_check import check_flux_config
-from mmflux.utils.device import adapt_distributed_cfg
 
 
 def budget_arg(value: str) -> str:

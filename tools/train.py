@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 
 import mmflux  # noqa: F401  (applies upstream workarounds before anything runs)
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides, use_zero_redundancy
 from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
@@ -29,7 +29,6 @@ from mmflux.engine.runner.checkpoint_files import CheckpointWriteError
 from mmflux.engine.runner.flux_runner import CheckpointResumeError
 from mmflux.engine.runner.work_dir_lock import WorkDirBusyError, WorkDirLock
 from mmflux.engine.config_check import check_flux_config
-from mmflux.utils.device import adapt_distributed_cfg, use_zero_redundancy
 
 
 def parse_args(argv=None):

@@ -45,3 +45,21 @@ def test_unknown_runtime_and_device_are_refused(model):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='tensorrt')
     with pytest.raises(ValueError, match='measures on the CPU'):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='onnxruntime', device='cuda')
+
+
+class _CountingModel:
+    """Stands in for a recognizer: counts the one-view calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def extract_feat(self, x, stage, budget):
+        self.calls += 1
+
+
+def test_eager_latency_runs_warmup_plus_runs_views():
+    counting = _CountingModel()
+    result = measure_latency(counting, frames=2, side=28, budget=8, runs=4, warmup=2)
+    assert counting.calls == 6
+    assert set(result) == {'median_ms', 'min_ms', 'p90_ms', 'runs'} and result['runs'] == 4
+    assert 0 <= result['min_ms'] <= result['median_ms'] <= result['p90_ms']

@@ -122,6 +122,11 @@ def test_two_process_training_shares_grids(tiny_motion_data, tmp_path):
         [(g['iter'], g['frames'], g['height']) for g in rank1]
     assert len({(g['frames'], g['height']) for g in rank0}) > 1  # the grid does change
     assert osp.exists(work / 'epoch_1.pth')
+    # ZeRO-1: rank 0 saved the state of every parameter, gathered from both ranks' shards
+    from mmflux.compat import safe_load_checkpoint
+    optimizer = safe_load_checkpoint(str(work / 'epoch_1.pth'))['optimizer']
+    params = [p for group in optimizer['param_groups'] for p in group['params']]
+    assert len(params) > 2 and sorted(optimizer['state']) == sorted(params)
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
+from ...compat.runner_workarounds import RunnerWorkarounds
 from ...datasets.flux_batch_sampler import with_backbone_geometry
 from ...evaluation.to_switch import apply_token_optimization
 from .checkpoint_files import (CheckpointWriteError, checkpoint_problem, commit_partial,
@@ -62,7 +63,7 @@ def _is_local(path: str) -> bool:
 
 
 @RUNNERS.register_module()
-class FluxRunner(Runner):
+class FluxRunner(RunnerWorkarounds, Runner):
     """:class:`mmengine.runner.Runner` that applies ``cfg.token_optimization``, gives
     a :class:`~mmflux.datasets.FluxBatchSampler` the backbone's geometry, saves
     checkpoints atomically, resumes from the newest complete one and locks its
