@@ -1,12 +1,14 @@
 """mmflux: deployment-efficient video transformers for MMAction2.
 
 Importing this package (``custom_imports = dict(imports=['mmflux'])`` in a config)
-applies the upstream workarounds in :mod:`mmflux.compat` and registers every
-mmflux component into MMAction2's registries.
+registers every mmflux component into MMAction2's registries and applies the two
+process-wide workarounds of :mod:`mmflux.compat` (the DRN placeholder where the
+mmaction2 wheel lacks it, safe loading of local checkpoints); nothing else in the
+host changes.
 """
 from . import compat
 
-compat.apply_all()
+compat.apply_process_wide()
 
 import mmaction.datasets  # noqa: E402,F401  (registers MMAction2's components)
 import mmaction.models  # noqa: E402,F401

@@ -19,6 +19,7 @@ from typing import Dict
 import torch
 
 import mmflux  # noqa: F401
+from mmflux.compat import UntrustedCheckpointError, safe_load_checkpoint
 from mmflux.models.backbones.fluxvit import resolve_arch
 from mmflux.utils.checkpoint_convert import (CheckpointMismatchError,
                                              convert_official_state_dict, expected_shapes,
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
     if not osp.isfile(args.src):
         sys.exit(f'error: {args.src} does not exist')
     try:
-        raw = torch.load(args.src, map_location='cpu', weights_only=not args.trust_src)
-    except Exception as err:  # an unpickling refusal names the offending globals
+        raw = safe_load_checkpoint(args.src, 'cpu', trusted=args.trust_src)
+    except UntrustedCheckpointError as err:  # an unpickling refusal names the offending globals
         sys.exit(f'error: could not load {args.src} safely ({err}). If it is a DeepSpeed or '
                  'training checkpoint you trust, pass --trust-src.')
     facts = infer_arch(strip_prefixes(unwrap_checkpoint(raw)))

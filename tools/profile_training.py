@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
 
     import mmflux  # noqa: F401  (registers the components)
     from mmflux.utils.cpu_info import describe_cpu
-    from mmflux.utils.dataset_overrides import apply_dataset_overrides
+    from mmflux.compat import apply_dataset_overrides
     from mmflux.utils.tables import markdown_table
     MMLogger.get_instance('mmflux', log_level='INFO')
     if args.threads:

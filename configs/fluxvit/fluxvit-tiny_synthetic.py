@@ -12,7 +12,7 @@
 # Another dataset in MMAction2's list format ("video.mp4 label" lines), e.g.
 #   python tools/train.py CONFIG --cfg-options data_root=DIR num_classes=8
 # (DIR/videos, DIR/{train,val,test}.txt), or any of video_root=, ann_file_train=,
-# ann_file_val=, ann_file_test= (mmflux/utils/dataset_overrides.py propagates
+# ann_file_val=, ann_file_test= (mmflux/compat/dataset_overrides.py propagates
 # them), or the full keys (train_dataloader.dataset.ann_file=... ,
 # model.cls_head.num_classes=...). Labels above num_classes are refused by name.
 _base_ = ['../_base_/default_runtime.py']

@@ -11,9 +11,7 @@ temporary folder that is removed once the returned call is garbage collected.
 """
 import json
 import os.path as osp
-import statistics
 import tempfile
-import time
 import weakref
 from typing import Callable, Dict, Optional
 
@@ -23,6 +21,7 @@ from ..evaluation.latency import eager_pytorch
 from .export import budget_table_meta, export_onnx, onnx_to_openvino
 from .exportable import ExportableRecognizer
 from .runtime import RuntimeModel
+from ..utils.timing import time_call
 
 BACKENDS = ('onnxruntime', 'openvino')
 
@@ -86,17 +85,10 @@ RUNTIMES: Dict[str, Callable] = {'pytorch': eager_pytorch,
 def measure_latency(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
                     runs: int = 10, warmup: int = 3, runtime: str = 'pytorch',
                     device: str = 'cpu') -> Dict:
-    """``median_ms``, ``min_ms``, ``runs`` of one view at a setting (batch 1)."""
+    """``median_ms``, ``min_ms``, ``p90_ms``, ``runs`` of one view at a setting (batch 1)."""
     if runtime not in RUNTIMES:
         raise ValueError(f'runtime {runtime!r} is not available; known: {sorted(RUNTIMES)}.')
     call = RUNTIMES[runtime](model, frames, side, budget, device)
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(1000 * (time.perf_counter() - start))
-    return dict(median_ms=statistics.median(times), min_ms=min(times), runs=runs)
+    timing = time_call(call, warmup=warmup, repeats=runs, device=device)
+    return dict(median_ms=timing.median_ms, min_ms=timing.min_ms, p90_ms=timing.percentile(90),
+                runs=runs)

@@ -6,10 +6,11 @@ milliseconds. This module holds the eager PyTorch call and the machine facts;
 the runtimes (eager or exported) and the timing loop live in
 :mod:`mmflux.deployment.latency`, which sits above evaluation.
 """
-import platform
 from typing import Callable, Dict, Optional
 
 import torch
+
+from mmflux.utils.cpu_info import machine_info as _machine_info
 
 
 def eager_pytorch(model: torch.nn.Module, frames: int, side: int, budget: Optional[int],
@@ -24,12 +25,8 @@ def eager_pytorch(model: torch.nn.Module, frames: int, side: int, budget: Option
 
 
 def machine_info(runtime: str = 'pytorch', device: str = 'cpu') -> Dict:
-    """What a latency was measured on: CPU model, threads, runtime, versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return dict(cpu=cpu, torch_threads=torch.get_num_threads(), runtime=runtime,
-                device=device, torch=torch.__version__, python=platform.python_version())
+    """What a latency was measured on (:func:`mmflux.utils.cpu_info.machine_info`) and with
+    which runtime; ``torch_threads`` repeats ``threads`` under the key plan files carry."""
+    info = _machine_info(device)
+    info.update(runtime=runtime, torch_threads=info['threads'])
+    return info

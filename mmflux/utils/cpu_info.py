@@ -1,14 +1,20 @@
 """What this CPU can do, in one place: model name, vector ISA, bf16 support.
 
-Speed figures and the oneDNN fast path (:mod:`mmflux.models.layers.onednn`)
-depend on the ISA, so tools state it with every table and the fast path decides
-from it. Nothing here assumes an ISA; every probe falls back to "no".
+Every speed figure depends on the ISA and on what else ran, so the benchmark
+tools, the latency plans and export state :func:`machine_info` with every table.
+The one owner of these facts: nobody else parses ``/proc/cpuinfo``. Nothing here
+assumes an ISA; every probe falls back to "no".
 """
 import os
 import platform
 from typing import Dict, Optional
 
 import torch
+
+
+#: (name, /proc/cpuinfo flag) of the vector ISAs speed depends on
+_ISA_FLAGS = (('AVX2', 'avx2'), ('AVX-512', 'avx512f'), ('AVX512_BF16', 'avx512_bf16'),
+              ('AMX', 'amx_tile'))
 
 
 def _proc_cpuinfo() -> Dict[str, str]:
@@ -51,12 +57,15 @@ def onednn_bf16_supported() -> bool:
 def cpu_info() -> Dict[str, object]:
     """Model, vendor, ATen vector ISA and bf16 support of this CPU.
 
+    ``capability``: the vector ISA ATen dispatches to (honours
+    ``ATEN_CPU_CAPABILITY``); ``isa``: what the CPU itself reports.
     ``onednn_bf16``: oneDNN runs bf16 at all (it emulates it on plain AVX-512);
     ``native_bf16``: besides, the CPU has bf16 instructions (AVX512_BF16 or AMX)
     for it to use. Without ``onednn_bf16``, bf16 runs through slow generic kernels.
     """
     fields = _proc_cpuinfo()
     onednn_bf16 = onednn_bf16_supported()
+    flags = set(fields.get('flags', '').split())
     avx512_bf16 = _probe('_is_avx512_bf16_supported')
     amx = _probe('_is_amx_tile_supported')
     model: Optional[str] = fields.get('model name') or platform.processor() or None
@@ -66,6 +75,7 @@ def cpu_info() -> Dict[str, object]:
         machine=platform.machine(),
         cores=os.cpu_count(),
         capability=torch.backends.cpu.get_cpu_capability(),
+        isa=[name for name, flag in _ISA_FLAGS if flag in flags],
         onednn=torch.backends.mkldnn.is_available(),
         onednn_bf16=onednn_bf16,
         avx512_bf16=avx512_bf16,
@@ -85,4 +95,27 @@ def describe_cpu(info: Optional[Dict[str, object]] = None) -> str:
             f"{'yes (' + ', '.join(native) + ')' if native else 'no'}")
 
 
-__all__ = ['cpu_info', 'describe_cpu', 'onednn_bf16_supported']
+def _load_average() -> Optional[float]:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_info(device: str = 'cpu') -> Dict[str, object]:
+    """Everything a speed figure was measured on: CPU facts, threads, versions, load.
+
+    ``cpu`` (the model), ``cpu_line`` (:func:`describe_cpu`), the keys of
+    :func:`cpu_info`, ``threads`` (torch intra-op), ``device`` (and ``gpu``),
+    ``torch``, ``python``, ``load_avg`` (1-minute load average when read).
+    """
+    info = cpu_info()
+    out: Dict[str, object] = dict(cpu=info['model'], cpu_line=describe_cpu(info), **info)
+    out.update(device=device, threads=torch.get_num_threads(), torch=torch.__version__,
+               python=platform.python_version(), load_avg=_load_average())
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        out['gpu'] = torch.cuda.get_device_name()
+    return out
+
+
+__all__ = ['cpu_info', 'describe_cpu', 'machine_info', 'onednn_bf16_supported']

@@ -8,28 +8,12 @@ import logging
 
 from mmengine.logging import print_log
 
-
-class _Occurrence(str):
-    """A log message that compares only to itself.
-
-    mmengine's ``FilterDuplicateWarning`` (on every MMLogger handler) prints a
-    WARNING text once per process and drops its repeats. A bad video met again
-    (a later epoch, a second random pick) is a new event that must be logged,
-    so these messages never compare equal to an earlier one.
-    """
-
-    __hash__ = object.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
+from ..compat.repeatable_warning import RepeatableWarning  # mmengine drops repeated warnings
 
 
 def log_event(message: str, level: int = logging.WARNING) -> None:
     """``print_log`` to the current logger, never swallowed as a duplicate."""
-    print_log(_Occurrence(message), logger='current', level=level)
+    print_log(RepeatableWarning(message), logger='current', level=level)
 
 
 __all__ = ['log_event']

@@ -62,29 +62,14 @@ def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kw
     return 2 * batch * s_q * s_k * d_q + 2 * batch * s_q * s_k * d_v
 
 
-def _onednn_linear_flops(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs of oneDNN's ``mkldnn._linear_pointwise``: x (..., in) @ W^T (out, in)."""
-    rows = math.prod(input_shape[:-1])
-    out_features, in_features = weight_shape
-    return 2 * rows * in_features * out_features
-
-
 def _extra_flop_formulas() -> Dict:
-    """Ops FlopCounterMode has no formula for.
-
-    The fused CPU attention kernels, and the oneDNN linear that the CPU inference
-    fast path (:mod:`mmflux.models.layers.onednn`) uses for linears and attention.
-    """
+    """Ops FlopCounterMode has no formula for: the fused CPU attention kernels."""
     mapping = {}
     for name in ('_scaled_dot_product_flash_attention_for_cpu',
                  '_scaled_dot_product_fused_attention_overrideable'):
         op = getattr(torch.ops.aten, name, None)
         if op is not None:
             mapping[op] = _sdpa_flops
-    mkldnn = getattr(torch.ops, 'mkldnn', None)
-    linear_pointwise = getattr(mkldnn, '_linear_pointwise', None) if mkldnn is not None else None
-    if linear_pointwise is not None:
-        mapping[linear_pointwise] = _onednn_linear_flops
     return mapping
 
 

@@ -45,3 +45,40 @@ def test_unknown_runtime_and_device_are_refused(model):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='tensorrt')
     with pytest.raises(ValueError, match='measures on the CPU'):
         measure_latency(model, FRAMES, SIDE, BUDGET, runtime='onnxruntime', device='cuda')
+
+
+class _CountingModel:
+    """Stands in for a recognizer: counts the one-view calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def extract_feat(self, x, stage, budget):
+        self.calls += 1
+
+
+def test_eager_latency_runs_warmup_plus_runs_views():
+    counting = _CountingModel()
+    result = measure_latency(counting, frames=2, side=28, budget=8, runs=4, warmup=2)
+    assert counting.calls == 6
+    assert set(result) == {'median_ms', 'min_ms', 'p90_ms', 'runs'} and result['runs'] == 4
+    assert 0 <= result['min_ms'] <= result['median_ms'] <= result['p90_ms']
+
+
+def test_eager_latency_is_timed_by_the_harness(monkeypatch):
+    """warmup + runs one-view calls; the statistics are the harness's (a fake 5 ms per call)."""
+    from mmflux.utils import timing
+    now, calls = [0.0], []
+
+    def factory(model, frames, side, budget, device):
+        def call():
+            calls.append((frames, side, budget))
+            now[0] += 0.005
+        return call
+    monkeypatch.setitem(RUNTIMES, 'fake', factory)
+    monkeypatch.setattr(timing.time, 'perf_counter', lambda: now[0])
+    monkeypatch.setattr(timing.time, 'process_time', lambda: now[0])
+    result = measure_latency(None, 2, 28, 8, runs=4, warmup=2, runtime='fake')
+    assert calls == [(2, 28, 8)] * 6
+    assert result == dict(median_ms=pytest.approx(5.0), min_ms=pytest.approx(5.0),
+                          p90_ms=pytest.approx(5.0), runs=4)

@@ -1,4 +1,5 @@
-"""The reduced replication runs end to end, and its report is reproducible from its predictions."""
+"""The reduced replication runs end to end, resumes, and its report is reproducible from its
+saved predictions."""
 import glob
 import json
 import os.path as osp
@@ -21,100 +22,81 @@ def replicate(*args, timeout=1200):
 
 @pytest.mark.slow
 def test_quick_replication_is_reproducible(tmp_path):
-    out, data = tmp_path / 'out', tmp_path / 'data'
-    replicate('--quick', '--out', out, '--data', data, '--jobs', '2')  # two runs at a time
-    state = json.loads((out / 'results.json').read_text())
-    assert state['finished'] and set(state['runs']) == {
-        'fixed/seed0', 'fixed/seed1', 'flux_multi/seed0', 'flux_multi/seed1'}
-    labels = np.array(state['setup']['labels'])
-    budgets = state['setup']['budgets']
-    for run in state['runs'].values():
+    out, work = tmp_path / 'out', tmp_path / 'work'
+    replicate('--quick', '--out', out, '--work', work, '--jobs', '2')  # two runs at a time
+    saved = json.loads((out / 'setup.json').read_text())
+    runs = {p.name: json.loads(p.read_text()) for p in (out / 'runs').iterdir()}
+    assert set(runs) == {'fixed_seed0.json', 'fixed_seed1.json', 'flux_multi_seed0.json',
+                         'flux_multi_seed1.json'}
+    # OUT holds small JSON only: data and checkpoints are under WORK
+    assert not glob.glob(str(out / '**' / '*.pth'), recursive=True)
+    labels = np.array(saved['setup']['labels'])
+    budgets = saved['setup']['budgets']
+    for run in runs.values():
         cells = run['cells']
         # every budget, method and random draw has one prediction per test video
-        assert len(cells) == 2 * 4 + 3 * (1 + state['setup']['draws'])  # grid + TO; gd + draws
+        assert len(cells) == 2 * 4 + 3 * (1 + saved['setup']['draws'])  # grid + TO; gd + draws
         for key, cell in cells.items():
             assert len(cell['pred']) == len(labels), key
             fraction, method = key.split(':')[:2]
             if method != 'grid':
                 assert cell['kept'] == budgets[fraction], key  # exactly the budget
+            else:  # grid reduction: a smaller grid, chosen on val, that fits the budget
+                frames, side = map(int, cell['grid'].split('x'))
+                assert (frames // 2) * (side // 7) ** 2 == cell['kept'] <= budgets[fraction], key
         compute = run['compute']
         assert compute['steps'] > 0 and compute['token_passes'] == (
             compute['steps'] * compute['batch_size'] * compute['tokens_per_clip'])
-    # every run fine-tunes the one pretrained FluxViT: its config names the checkpoint and
-    # the training log shows it loaded (the pretraining data is other videos, 9 classes)
-    pre = state['pretrained']['fluxvit']
-    assert set(state['pretrained']) == {'fluxvit'} and pre['classes'] == 9
-    meta = [json.loads((tmp_path / d / 'meta.json').read_text()) for d in ('data', 'data_pretrain')]
-    assert meta[0]['seed'] != meta[1]['seed'] and len(meta[1]['classes']) == 9
-    first = 'videos/train_00000.mp4'
-    assert (data / first).read_bytes() != (tmp_path / 'data_pretrain' / first).read_bytes()
-    pre_ckpt = osp.normpath(osp.join(REPO_ROOT, pre['checkpoint']))
-    for name, run in state['runs'].items():
-        cfg = Config.fromfile(osp.join(REPO_ROOT, run['config']))
+        assert [e for e, _ in run['val_curve']] == [1]  # validated at its one epoch
+        # each seed fine-tunes its own pretraining: its config names it, its log shows it loaded
+        pre = saved['pretrained'][run['pretrained']]
+        assert run['pretrained'] == f"fixed/seed{run['seed']}" and pre['classes'] == 9
+        pre_ckpt = osp.join(work, pre['checkpoint'])
+        cfg = Config.fromfile(osp.join(work, run['config']))
         assert cfg.model.backbone.init_cfg.checkpoint == pre_ckpt
-        log, = glob.glob(str(out / 'runs' / name.replace('/', '_') / '*' / '*.log'))
-        assert f'load backbone. in model from: {pre_ckpt}' in open(log).read()
+        log, = glob.glob(osp.join(work, osp.dirname(run['config']), '*', '*.log'))
+        text = open(log).read()
+        assert f'load backbone. in model from: {pre_ckpt}' in text and f"seed: {run['seed']}" in text
+    assert set(saved['pretrained']) == {'fixed/seed0', 'fixed/seed1'}
     # the report is a function of the saved predictions: --report-only writes it again, identically
     first = (out / 'results.md').read_text()
     (out / 'results.md').unlink()
-    replicate('--quick', '--out', out, '--data', data, '--report-only')
+    replicate('--quick', '--out', out, '--report-only')
     assert (out / 'results.md').read_text() == first
-    assert '## Like-for-like' in first and "## The paper's claims" in first
+    assert '## Compute-matched' in first and "## The paper's claims" in first
     # every saved prediction (random draws included) comes out again from the checkpoints
-    assert 'every prediction of 4 runs reproduced' in replicate('--quick', '--out', out, '--verify')
-    # --resume keeps the finished runs: nothing is trained again
-    again = replicate('--quick', '--out', out, '--data', data, '--resume')
-    assert again.count('kept from') == 5 and '] train ' not in again  # 4 runs + the pretraining
+    assert 'every prediction of 4 runs reproduced' in replicate('--quick', '--out', out, '--work', work,
+                                                                '--verify')
+    # a second call resumes: nothing is trained again
+    again = replicate('--quick', '--out', out, '--work', work)
+    assert again.count('kept from') == 4 and '] train ' not in again
 
 
 def test_verify_fails_when_a_prediction_changed(tmp_path):
     module = load_tool('replicate_flux')
-    rep = module.Replication(module.parse_args(['--out', str(tmp_path), '--verify']))
-    saved = dict(setup=dict(budgets={'1': 256}, videos=['a.mp4'], draws=1, to_frames=[8],
-                            to_sides=[56]),
-                 runs={'fixed/seed0': dict(config='c.py', checkpoint='c.pth',
-                                           cells={'1:grid': dict(pred='0')})})
-    rep.evaluate = lambda config, ckpt: {'1:grid': dict(pred='1')}
+    state = module.make_state(module.parse_args(['--out', str(tmp_path), '--quick']))
+    state.results = {'fixed/seed0': dict(config='c.py', checkpoint='c.pth',
+                                         cells={'1:grid': dict(pred='0')})}
+    module.pipeline.evaluate = lambda state, config, ckpt: {'1:grid': dict(pred='1')}
     with pytest.raises(SystemExit, match='1 settings predict differently'):
-        rep.verify(saved)
+        module.pipeline.verify(state)
 
 
 def test_relative_output_paths_are_made_absolute():
-    # generated configs name their bases by path; a relative --out once broke every run
-    import os.path as osp
     module = load_tool('replicate_flux')
-    args = module.parse_args(['--out', 'work_dirs/x', '--data', 'data/y'])
-    assert args.out == osp.abspath('work_dirs/x') and args.data == osp.abspath('data/y')
+    args = module.parse_args(['--out', 'work_dirs/x', '--work', 'data/y'])
+    assert args.out == osp.abspath('work_dirs/x') and args.work == osp.abspath('data/y')
+    assert module.parse_args(['--out', 'o']).work == osp.join(osp.abspath('o'), 'work')
 
 
 def test_report_only_needs_a_run(tmp_path):
     module = load_tool('replicate_flux')
     with pytest.raises(SystemExit, match='run the replication first'):
-        module.Replication(module.parse_args(['--out', str(tmp_path), '--report-only'])).main()
+        module.main(['--out', str(tmp_path), '--report-only'])
 
 
-def test_every_run_config_builds_with_exact_budgets(tmp_path):
-    # the CI run trains two of the ten runs; the others must at least build
-    import mmflux  # noqa: F401
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from mmaction.registry import MODELS
+def test_a_saved_run_of_another_setup_is_refused(tmp_path):
     module = load_tool('replicate_flux')
-    rep = module.Replication(module.parse_args(['--out', str(tmp_path)]))
-    rep.num_classes = 9
-    init_default_scope('mmaction')
-    specs = rep.run_specs()
-    assert {'fixed', 'flux_single', 'flux_multi', 'flux_multi_no_align', 'multi_fixed', 'direct_128',
-            'direct_64', 'direct_32', 'vit_fixed', 'vit_flux_multi'} == set(specs)
-    for name, spec in specs.items():
-        cfg = Config.fromfile(rep.write_config(name, spec))
-        model = MODELS.build(cfg.model)
-        assert model.cls_head.num_classes == 9, name
-        assert model.backbone.selector.exact_count, name
-        assert tuple(cfg.model.train_cfg.budgets) == rep.train_budgets(spec), name
-        if len(rep.train_budgets(spec)) > 1:  # the alignment loss needs several budgets
-            assert cfg.model.train_cfg.get('align_weight', 1.0) == (1.0 if spec.align else 0.0), name
-        assert (cfg.train_dataloader.batch_sampler.token_window is None) == (not spec.flexible), name
-        # the same recipe: epochs and schedule do not depend on the run
-        assert cfg.train_cfg.max_epochs == rep.epochs and cfg.param_scheduler == rep.base.param_scheduler
+    (tmp_path / 'setup.json').write_text(json.dumps(dict(setup=dict(version=3))))
+    with pytest.raises(SystemExit, match='format 3'):
+        module.main(['--out', str(tmp_path), '--report-only'])

@@ -1,8 +1,8 @@
 """Multi-head self-attention with joint q/k RMSNorm and the local positional term."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from . import onednn
 from .channel_affine import DepthwiseAffine
 from .rms_norm import RMSNorm
 
@@ -32,12 +32,13 @@ class FluxAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
-        q, k, v = onednn.linear(x, self.qkv.weight, self.qkv.bias).view(B, N, 3, C).unbind(2)
+        q, k, v = self.qkv(x).view(B, N, 3, C).unbind(2)
         q, k = self.q_norm(q), self.k_norm(k)
         heads = (B, N, self.num_heads, self.head_dim)
-        out = onednn.attention(q.reshape(heads).transpose(1, 2), k.reshape(heads).transpose(1, 2),
-                               v.reshape(heads).transpose(1, 2))
-        out = out.reshape(B, N, C)
+        q, k, vh = (t.reshape(heads).transpose(1, 2) for t in (q, k, v))  # (B, H, N, d)
+        # q, k leave RMSNorm in its dtype; under autocast v is already bf16: one dtype for SDPA
+        out = F.scaled_dot_product_attention(q, k.to(q.dtype), vh.to(q.dtype))
+        out = out.transpose(1, 2).reshape(B, N, C)
         if self.lpe is not None:
             out = out + self.lpe(v).to(out.dtype)
-        return onednn.linear(out, self.proj.weight, self.proj.bias)
+        return self.proj(out)

@@ -7,7 +7,6 @@ from timm.layers import DropPath, LayerScale, Mlp
 from torch import nn
 
 from mmflux.utils.keyed_random import keyed_torch_generator
-from . import onednn
 from .attention import FluxAttention
 from .rms_norm import RMSNorm
 
@@ -66,18 +65,6 @@ class FluxBlock(nn.Module):
         self.drop_path2 = KeyedDropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or onednn.onednn_dtype(x) is None:
-            x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
-            x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
-            return x
-        # CPU inference: fc1 + GELU fused in one oneDNN matmul; x + gamma * y in one op
-        # (fp32 like LayerScale: y is promoted to x's dtype)
-        x = self._residual(x, self.attn(self.norm1(x)), self.ls1)
-        mlp = self.mlp
-        hidden = onednn.linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu='tanh')
-        return self._residual(x, onednn.linear(hidden, mlp.fc2.weight, mlp.fc2.bias), self.ls2)
-
-    @staticmethod
-    def _residual(x: torch.Tensor, y: torch.Tensor, layer_scale: nn.Module) -> torch.Tensor:
-        gamma = getattr(layer_scale, 'gamma', None)
-        return x + y if gamma is None else torch.addcmul(x, y, gamma)
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x

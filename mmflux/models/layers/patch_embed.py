@@ -1,9 +1,9 @@
 """Patch embedding with Dual Patch Norm (RMSNorm before and after the projection)."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmflux.utils.token_geometry import token_grid
-from . import onednn
 from .rms_norm import RMSNorm
 
 
@@ -53,5 +53,5 @@ class DualNormPatchEmbed(nn.Module):
         patches = patches.reshape(B, tp, hp * wp, t * p * p * C)
         patches = self.norm_before(patches)
         weight = self.proj.weight.permute(0, 2, 3, 4, 1).reshape(self.proj.out_channels, -1)
-        tokens = onednn.linear(patches, weight, self.proj.bias)
+        tokens = F.linear(patches, weight, self.proj.bias)
         return self.norm(tokens)

@@ -85,8 +85,8 @@ def test_uninterrupted_run_uses_flux_grids(uninterrupted):
 def test_mid_epoch_resume_matches_the_uninterrupted_tail(uninterrupted, tmp_path,
                                                          iteration, monkeypatch):
     work_dir, seen = uninterrupted
-    # resume goes through mmflux's safe loader without any opt-in
-    monkeypatch.delenv('MMFLUX_TRUST_CHECKPOINTS', raising=False)
+    # resume goes through mmflux's safe loader without torch's opt-out
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
     checkpoint = osp.join(str(work_dir), f'iter_{iteration}.pth')
     SEEN.clear()
     # no randomness seed in the config: the new runner draws another seed, the

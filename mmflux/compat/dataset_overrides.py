@@ -1,10 +1,14 @@
 """Point a config at another dataset with a few top-level ``--cfg-options``.
 
-mmengine resolves a config file's own variables (``data_root``, ``num_classes``
-...) when the file is read, so ``--cfg-options num_classes=8`` only changes the
-top-level key, not ``model.cls_head.num_classes`` that was built from it. For the
-configs that declare them (the tiny synthetic one does), these shortcut keys are
-propagated to where they are used:
+Upstream (mmengine 0.10.7, by design): ``Config.fromfile`` resolves a config file's
+own variables (``data_root``, ``num_classes`` ...) when the file is read, so
+``--cfg-options num_classes=8`` changes only the top-level key, not
+``model.cls_head.num_classes`` that was built from it.
+
+Fix, scoped: mmflux's tools/train.py, tools/test.py and tools/profile_training.py
+call :func:`apply_dataset_overrides` after merging the options; for the configs that
+declare them (the tiny synthetic one does), these shortcut keys are propagated to
+where they are used:
 
 * ``data_root``: ``video_root`` = ``data_root/videos`` and ``ann_file_{train,val,test}``
   = ``data_root/{train,val,test}.txt`` (the layout of

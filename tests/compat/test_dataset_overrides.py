@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 
 from mmflux.engine.config_check import check_flux_config
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat.dataset_overrides import apply_dataset_overrides
 from conftest import TINY_RECIPE
 
 
