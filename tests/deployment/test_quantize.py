@@ -10,7 +10,7 @@ from mmflux.deployment import build_runtime_model, export_recognizer  # noqa: E4
 from mmflux.deployment.quantize import calibration_budgets, calibration_clips  # noqa: E402
 from mmflux.deployment.runtime import openvino_has_native_bf16  # noqa: E402
 from mmflux.evaluation import set_test_grid  # noqa: E402
-from mmflux.utils.dataset_overrides import apply_dataset_overrides  # noqa: E402
+from mmflux.compat import apply_dataset_overrides  # noqa: E402
 from conftest import (EXPORT_FRAMES as FRAMES, EXPORT_SIDE as SIDE, fixture_checkpoint,  # noqa: E402
                       fixture_recipe_cfg)
 

@@ -33,9 +33,7 @@ import json
 import os
 import os.path as osp
 import shutil
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -48,8 +46,10 @@ from mmflux.deployment.export import onnx_to_openvino, sidecar_path
 from mmflux.deployment.quantize import calibration_clips
 from mmflux.deployment.runtime import openvino_has_native_bf16
 from mmflux.evaluation import set_test_grid
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import apply_dataset_overrides
+from mmflux.utils.cpu_info import machine_info
 from mmflux.utils.flops import count_macs
+from mmflux.utils.timing import time_call, time_interleaved
 from mmflux.utils.tables import markdown_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -63,23 +63,10 @@ PATHS = (('eager', 'fp32'), ('eager', 'bf16'), ('onnxruntime', 'fp32'), ('onnxru
 
 
 def cpu_info(threads):
-    model, flags = '?', set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name') and model == '?':
-                    model = line.split(':', 1)[1].strip()
-                elif line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    except OSError:
-        pass
-    isa = [name for name, flag in (('AVX2', 'avx2'), ('AVX-512', 'avx512f'),
-                                   ('AVX512_BF16', 'avx512_bf16'), ('AMX', 'amx_tile')) if flag in flags]
-    return dict(cpu=model, isa=isa, torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                torch_native_bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-                openvino_native_bf16=openvino_has_native_bf16(), threads=threads,
-                logical_cpus=os.cpu_count(), load_avg=os.getloadavg()[0])
+    """The machine (mmflux.utils.cpu_info) plus whether OpenVINO's CPU plugin has native bf16."""
+    info = machine_info()
+    info.update(threads=threads, openvino_native_bf16=openvino_has_native_bf16())
+    return info
 
 
 def matmul_rates(shapes, iters=3):
@@ -95,16 +82,9 @@ def matmul_rates(shapes, iters=3):
     ints = [(torch.randint(-128, 127, (max(r, 17), i), dtype=torch.int8, generator=gen),
              torch.randint(-128, 127, (i, o), dtype=torch.int8, generator=gen)) for r, i, o in shapes]
     calls['int8'] = lambda: [torch._int_mm(x, w) for x, w in ints]
-    rates = {}
     with torch.inference_mode():
-        for name, fn in calls.items():
-            fn()
-            best = float('inf')
-            for _ in range(iters):
-                t = time.perf_counter()
-                fn()
-                best = min(best, time.perf_counter() - t)
-            rates[name] = flops / best / 1e9
+        rates = {name: flops / (time_call(fn, warmup=1, repeats=iters).min_ms / 1e3) / 1e9
+                 for name, fn in calls.items()}
     return rates
 
 
@@ -141,20 +121,6 @@ def eager_precision(precision):
         yield
 
 
-def time_interleaved(calls, warmup, iters):
-    times = {name: [] for name in calls}
-    for _ in range(warmup):
-        for fn in calls.values():
-            fn()
-    for _ in range(iters):
-        for name, fn in calls.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: dict(latency_ms=1e3 * statistics.median(ts), best_ms=1e3 * min(ts))
-            for name, ts in times.items()}
-
-
 def speed(args, threads, info):
     frames, side = args.grid
     work = args.work_dir
@@ -184,8 +150,12 @@ def speed(args, threads, info):
             else:
                 rt = runtimes[(runtime, precision)]
                 calls[(runtime, precision)] = (lambda rt: lambda: rt(x, budget))(rt)
-        timed = time_interleaved(calls, args.warmup, args.iters)
-        for (runtime, precision), r in timed.items():
+        # the one timing harness: interleaved rounds, so background load hits every path alike
+        timings = time_interleaved({f'{r} {p}': fn for (r, p), fn in calls.items()},
+                                   warmup=args.warmup, repeats=args.iters, threads=threads)
+        for (runtime, precision) in calls:
+            timing = timings[f'{runtime} {precision}']
+            r = dict(latency_ms=timing.median_ms, best_ms=timing.min_ms)
             ran = runtimes[(runtime, precision)].precision if runtime != 'eager' else precision
             rate_key = 'int8' if ran.startswith('int8') else ran
             gflops = 2 * macs['gmacs'] * args.batch / (r['latency_ms'] / 1e3)
@@ -276,11 +246,8 @@ def main(argv=None):
     info = cpu_info(threads)
     results = speed(args, threads, info) if args.budgets else []
     accuracy = tiny_accuracy(args, threads) if args.tiny_checkpoint else None
-    lines = [f"CPU: {info['cpu']} | ISA: {', '.join(info['isa']) or 'none of AVX2/AVX-512/AMX'} | "
-             f"torch CPU capability: {info['torch_cpu_capability']} | native bf16: torch "
-             f"{info['torch_native_bf16']}, OpenVINO {info['openvino_native_bf16']} | threads: "
-             f"{threads} of {info['logical_cpus']} logical CPUs | load average at start: "
-             f"{info['load_avg']:.1f}",
+    lines = [f"CPU: {info['cpu_line']} | OpenVINO native bf16: {info['openvino_native_bf16']} | "
+             f"threads: {threads} | load average at start: {info['load_avg']}",
              f"torch {torch.__version__}; command: python tools/deployment/{osp.basename(__file__)} "
              + ' '.join(sys.argv[1:] if argv is None else argv), '']
     if results:

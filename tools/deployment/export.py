@@ -31,7 +31,7 @@ from mmflux.deployment import export_recognizer
 from mmflux.deployment.export import PRECISIONS
 from mmflux.deployment.quantize import CALIBRATION_SPLITS, calibration_clips
 from mmflux.evaluation import set_test_grid
-from mmflux.utils.dataset_overrides import apply_dataset_overrides
+from mmflux.compat import apply_dataset_overrides
 
 
 def parse_args(argv=None):
