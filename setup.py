@@ -19,7 +19,7 @@ setup(
     # optional: export to / run in ONNX Runtime and OpenVINO (exact pins: requirements/deploy.txt)
     extras_require={
         'deploy': ['onnx>=1.18', 'onnxscript>=0.5', 'onnxruntime>=1.22', 'openvino>=2025.0',
-                   'ml_dtypes<0.6', 'numpy<2'],
+                   'ml_dtypes<0.6', 'numpy<2', 'nncf>=3.0'],
     },
     license='Apache-2.0',
 )

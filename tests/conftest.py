@@ -18,8 +18,9 @@ needs to differ (another width, patch size, selector ...):
 * ``small_plug_and_play_cfg()``: MMAction2's ViT wrapped for Flux, small.
 
 Fixtures: ``reference`` (the fixture file), ``tiny_motion_data`` (a generated video
-dataset), ``random_training_cfg`` (a loaded RANDOM_TRAINING config on two videos),
-``log_messages`` (what the MMLogger logs during a test).
+dataset), ``tiny_trained`` (the tiny config trained once per session by tools/train.py,
+shared by the slow tool tests), ``random_training_cfg`` (a loaded RANDOM_TRAINING
+config on two videos), ``log_messages`` (what the MMLogger logs during a test).
 """
 import copy
 import importlib.util
@@ -27,7 +28,7 @@ import logging
 import os
 import os.path as osp
 import pprint
-from typing import Any, Dict, List
+from typing import Any, Dict, List, NamedTuple
 
 import pytest
 import torch
@@ -253,6 +254,33 @@ def tiny_motion_data(tmp_path_factory):
     generate_motion_dataset(str(out), num_train=16, num_val=8, num_test=8, num_classes=4,
                             frame_size=64, num_frames=16, seed=3, progress=False)
     return str(out)
+
+
+class TrainedRun(NamedTuple):
+    config: str  #: the training config (write_tiny_train_config + grid recording)
+    checkpoint: str  #: epoch_1.pth
+    work_dir: str  #: the run's work dir (logs, vis_data, flux_grids_rank0.jsonl)
+
+
+@pytest.fixture(scope='session')
+def tiny_trained(tiny_motion_data, tmp_path_factory) -> TrainedRun:
+    """:func:`write_tiny_train_config` on :func:`tiny_motion_data`, trained once per
+    session by ``tools/train.py --seed 0`` (8 iterations, validation, a checkpoint),
+    with the Flux sampler resume hook and the grid record (``flux_grids_rank0.jsonl``).
+
+    Every slow tool test that needs trained weights reads this run; a test writes its
+    own outputs under its own ``tmp_path``, never into ``work_dir``.
+    """
+    from robust_utils import run_tool
+    root = tmp_path_factory.mktemp('tiny_trained')
+    config = write_tiny_train_config(root, tiny_motion_data,
+                                     custom_hooks=[dict(type='FluxSamplerResumeHook'),
+                                                   dict(type='FluxGridRecordHook', save_jsonl=True)])
+    work = str(root / 'run')
+    run_tool(['tools/train.py', config, '--work-dir', work, '--seed', '0'], timeout=900)
+    checkpoint = osp.join(work, 'epoch_1.pth')
+    assert osp.isfile(checkpoint), os.listdir(work)
+    return TrainedRun(config, checkpoint, work)
 
 
 @pytest.fixture(scope='session')

@@ -14,8 +14,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: videos that must load (odd sizes, few frames, grayscale, frames below the crop)
 GOOD_KINDS = ('one_frame', 'three_frames', 'gray', 'tiny_20x20', 'odd_97x61')
-#: videos that cannot be decoded
-BAD_KINDS = ('missing', 'empty', 'truncated', 'corrupt')
+#: videos that cannot be decoded; ``truncated_avi`` (an MJPG AVI cut at 60%) crashes
+#: decord (a segfault) when opened from bytes as MMAction2's DecordInit opens it
+BAD_KINDS = ('missing', 'empty', 'truncated', 'corrupt', 'truncated_avi')
 
 
 def write_video(path: str, num_frames: int = 12, height: int = 64, width: int = 80,
@@ -36,12 +37,35 @@ def write_video(path: str, num_frames: int = 12, height: int = 64, width: int = 
     return path
 
 
+def write_mjpg_avi(path: str, num_frames: int = 20, height: int = 64, width: int = 80,
+                   seed: int = 0) -> str:
+    """An MJPG AVI of noise frames (OpenCV's writer)."""
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 8, (width, height))
+    assert writer.isOpened(), path
+    for _ in range(num_frames):
+        writer.write(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def truncate_file(src: str, dst: str, fraction: float) -> str:
+    with open(src, 'rb') as f:
+        data = f.read()
+    with open(dst, 'wb') as f:
+        f.write(data[:int(len(data) * fraction)])
+    return dst
+
+
 def make_bad_video(kind: str, video_dir: str, template: str) -> str:
     """Write (or not, for ``missing``) a broken video of ``kind``; returns its name."""
-    name = f'{kind}.mp4'
+    name = f'{kind}.mp4'  # decord and OpenCV tell containers by content, not by name
     path = osp.join(video_dir, name)
     data = open(template, 'rb').read()
-    if kind == 'missing':
+    if kind == 'truncated_avi':
+        truncate_file(write_mjpg_avi(path + '.whole.avi'), path, 0.6)
+        os.remove(path + '.whole.avi')
+    elif kind == 'missing':
         pass
     elif kind == 'empty':
         open(path, 'wb').close()

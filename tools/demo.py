@@ -4,7 +4,7 @@
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--budget 1024] [--grid 16 224] \
         [--plan to_plan.json [--max-latency-ms 30 | --max-gmacs 2] [--cascade]] \
         [--label-map labels.txt] [--device cpu]
-    python tools/demo.py VIDEO --exported MODEL.onnx|MODEL.xml [--label-map labels.txt]
+    python tools/demo.py VIDEO --exported MODEL.onnx|MODEL.xml [--budget 64] [--label-map labels.txt]
 
 ``--plan`` with a latency (or GMACs) target runs the most accurate setting of a
 Token Optimization plan (tools/token_optimize.py) that meets it; with
@@ -32,7 +32,8 @@ def parse_args(argv=None):
     p.add_argument('config', nargs='?')
     p.add_argument('checkpoint', nargs='?')
     p.add_argument('--exported', help='an exported model (tools/deployment/export.py) to run '
-                   'instead of CONFIG CHECKPOINT; its grid and budget are fixed')
+                   'instead of CONFIG CHECKPOINT, at its grid and at --budget (default: the '
+                   'budget it was exported with)')
     p.add_argument('--budget', default=None, help='patch tokens per view (int) or "all"')
     p.add_argument('--grid', type=int, nargs=2, metavar=('FRAMES', 'SIDE'))
     p.add_argument('--plan', help='Token Optimization plan (to_plan.json)')
@@ -53,12 +54,18 @@ def main(argv=None):
     if not osp.isfile(args.video):
         sys.exit(f'error: video {args.video} does not exist')
     if args.exported:
-        if args.config or args.checkpoint or args.grid or args.budget or args.plan or args.cascade:
-            sys.exit('error: --exported runs at its exported grid and budget; give only VIDEO '
-                     '(and --label-map)')
+        if args.config or args.checkpoint or args.grid or args.plan or args.cascade:
+            sys.exit('error: --exported runs at its exported grid; give only VIDEO (and '
+                     '--budget, --label-map)')
         from mmflux.deployment import inference_exported
-        result = inference_exported(args.exported, args.video)
+        budget = None if args.budget is None else 10**9 if args.budget.lower() == 'all' \
+            else int(args.budget)
+        try:
+            result = inference_exported(args.exported, args.video, budget=budget)
+        except ValueError as err:
+            sys.exit(f'error: {err}')
         scores, info = result['pred_score'], result
+        args.runtime = 'openvino' if args.exported.endswith('.xml') else 'onnxruntime'
     else:
         if not (args.config and args.checkpoint):
             sys.exit('error: give CONFIG and CHECKPOINT (or --exported MODEL)')

@@ -12,20 +12,30 @@ grid reduced to 1024 tokens by the selector; ``--plan P`` takes the grid and
 selector for the budget from a plan written by tools/token_optimize.py;
 ``--plan P --cascade [--cfg-options token_optimization.max_gmacs=G]`` runs the
 plan's per-video adaptive budget (``token_optimization.cascade=True``).
-Metrics are printed and written to the work dir as JSON (``--out-json``).
+Metrics are printed and written to the work dir as JSON (``--out-json``), before
+the predictions (``--dump``): a failed write (a full disk) names the file and the
+cause, leaves no partial file and does not lose what was already saved.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import pickle
 import sys
+from typing import List, Optional
 
 import mmflux  # noqa: F401
 from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides
 from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.logging import print_log
+from mmengine.registry import METRICS
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmflux.datasets import AnnotationError
+from mmflux.engine.runner.checkpoint_files import (checkpoint_problem, describe_os_error,
+                                                   write_bytes_atomic, write_text_atomic)
 from mmflux.evaluation.grid_config import read_test_grid
 from mmflux.evaluation.to_switch import apply_token_optimization, parse_budget, set_switch
 from mmflux.utils.checkpoint_fit import CheckpointMismatchError, check_checkpoint_file
@@ -82,10 +92,20 @@ def main(argv=None):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.dump:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            sys.exit(f'error: --dump {args.dump}: the predictions are pickled; name a .pkl file')
+        # kept in memory during the evaluation and written after the metrics (see save_results)
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.dump))
-    check_flux_config(cfg)  # config errors name key, value and fix before anything is built
+        cfg.test_evaluator.append(dict(type=CollectedPredictions.__name__, out_file_path=args.dump))
+    try:
+        check_flux_config(cfg)  # config errors name key, value and fix before anything is built
+    except AnnotationError as err:
+        sys.exit(f'error: {err}')
+    problem = None if '://' in args.checkpoint else checkpoint_problem(args.checkpoint)
+    if problem is not None:
+        sys.exit(f'error: checkpoint {args.checkpoint} is {problem}; fix: pass a complete checkpoint '
+                 '(an interrupted download or copy: fetch it again).')
     # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs) builds it
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     # mmengine loads non-strictly: a checkpoint of another layout would test random weights
@@ -99,12 +119,57 @@ def main(argv=None):
                     grid=[grid.frames, grid.side] if grid else None,
                     selector=cfg.model.get('backbone', {}).get('selector', {}).get('type'),
                     checkpoint=args.checkpoint)
-    out = args.out_json or osp.join(cfg.work_dir, 'test_metrics.json')
     if runner.rank == 0:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        with open(out, 'w') as f:
-            json.dump(dict(metrics={k: float(v) for k, v in metrics.items()}, **settings), f, indent=2)
+        out = args.out_json or osp.join(cfg.work_dir, 'test_metrics.json')
+        failures = save_results(metrics, settings, out, args.dump, runner)
+        if failures:
+            sys.exit('error: ' + '\n'.join(failures))
     return metrics
+
+
+class CollectedPredictions(DumpResults):
+    """mmengine's ``DumpResults`` that keeps the predictions instead of writing them
+    inside the evaluation, where a failed write (a full disk) would lose the metrics."""
+
+    def compute_metrics(self, results: list) -> dict:
+        self.collected = results
+        return {}
+
+
+METRICS.register_module(module=CollectedPredictions, force=True)
+
+
+def save_results(metrics: dict, settings: dict, out_json: str, dump: Optional[str],
+                 runner) -> List[str]:
+    """Write the metrics, then the predictions; each file complete or absent.
+
+    The metrics come first (they are also in the log); a failed write names the
+    file and the cause and says what was saved. Returns the failures.
+    """
+    failures, saved = [], []
+    record = dict(metrics={k: float(v) for k, v in metrics.items()}, **settings)
+    try:
+        os.makedirs(osp.dirname(osp.abspath(out_json)), exist_ok=True)
+        write_text_atomic(out_json, json.dumps(record, indent=2))
+        saved.append(out_json)
+    except OSError as err:
+        failures.append(f'could not write the metrics to {out_json}: {describe_os_error(err)}; '
+                        f'they are in the log above and here: {json.dumps(record["metrics"])}')
+    if dump:
+        metric = next((m for m in runner.test_loop.evaluator.metrics
+                       if isinstance(m, CollectedPredictions)), None)
+        if not hasattr(metric, 'collected'):
+            return failures + [f'no predictions were collected for {dump} (the test loop has no '
+                               'evaluator with CollectedPredictions)']
+        try:
+            os.makedirs(osp.dirname(osp.abspath(dump)), exist_ok=True)
+            write_bytes_atomic(dump, pickle.dumps(metric.collected))
+            print_log(f'predictions written to {dump}', logger='current')
+        except OSError as err:
+            failures.append(f'could not write the predictions to {dump}: {describe_os_error(err)}; '
+                            f'nothing was left there. Saved: {", ".join(saved) or "nothing"} (the '
+                            'metrics are in the log above). Free space and run again to get them.')
+    return failures
 
 
 if __name__ == '__main__':

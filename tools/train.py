@@ -7,12 +7,16 @@
 Same flags as MMAction2's tools/train.py. ``--amp`` trains under bf16 autocast on
 CPU or GPU. ``--resume`` without a path continues from the latest checkpoint in
 the work dir; the Flux sampler then continues the interrupted epoch with the same
-batches and grids. Resuming unpickles optimizer and logger state: see
-docs/checkpoints.md for what is trusted.
+batches and grids; a missing, empty or truncated checkpoint is reported and the
+newest complete one taken instead (docs/robustness.md). Resuming unpickles
+optimizer and logger state: see docs/checkpoints.md for what is trusted. A
+second run on a work dir in use is refused.
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
+import sys
 
 import mmflux  # noqa: F401  (applies upstream workarounds before anything runs)
 from mmflux.compat import adapt_distributed_cfg, apply_dataset_overrides, use_zero_redundancy
@@ -20,6 +24,10 @@ from mmengine.config import Config, DictAction
 from mmaction.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmflux.datasets import AnnotationError
+from mmflux.engine.runner.checkpoint_files import CheckpointWriteError
+from mmflux.engine.runner.flux_runner import CheckpointResumeError
+from mmflux.engine.runner.work_dir_lock import WorkDirBusyError, WorkDirLock
 from mmflux.engine.config_check import check_flux_config
 
 
@@ -86,11 +94,25 @@ def merge_args(cfg: Config, args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_flux_config(cfg)  # config errors name key, value and fix before anything is built
-    # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs) builds it
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        check_flux_config(cfg)  # config errors name key, value and fix before anything is built
+        # one run per work dir, taken before the runner writes its config and logs there
+        # (FluxRunner takes it again in train(), also under MMAction2's tools/train.py)
+        with WorkDirLock(cfg.work_dir) if _launcher_rank() == 0 else contextlib.nullcontext():
+            # as MMAction2's tools: the config's runner_type (FluxRunner in mmflux's configs)
+            runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+            runner.train()
+    except (AnnotationError, WorkDirBusyError, CheckpointResumeError, CheckpointWriteError) as err:
+        sys.exit(f'error: {err}')
     close_process_group()
+
+
+def _launcher_rank() -> int:
+    """This process's rank as the launcher set it (before the process group exists)."""
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if os.environ.get(name, '').isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 def close_process_group() -> None:

@@ -14,13 +14,14 @@
 from .flux_batch_sampler import FluxBatchSampler, flux_grid_pairs
 from .flux_video_dataset import (FLUX_FRAMES_KEY, FLUX_SIDE_KEY,
                                  FluxRawframeDataset, FluxVideoDataset)
+from .annotation_check import AnnotationError
 from .robust_dataset import (BadVideoError, RobustRawframeDataset,
                              RobustVideoDataset)
 from .transforms import *  # noqa: F401,F403
 from .transforms import __all__ as _transforms_all
 
 __all__ = [
-    'BadVideoError', 'FLUX_FRAMES_KEY', 'FLUX_SIDE_KEY', 'FluxBatchSampler',
+    'AnnotationError', 'BadVideoError', 'FLUX_FRAMES_KEY', 'FLUX_SIDE_KEY', 'FluxBatchSampler',
     'FluxRawframeDataset', 'FluxVideoDataset', 'RobustRawframeDataset',
     'RobustVideoDataset', 'flux_grid_pairs'
 ] + list(_transforms_all)

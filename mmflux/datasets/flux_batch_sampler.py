@@ -304,13 +304,13 @@ class FluxBatchSampler(BatchSampler):
 
     # ------------------------------------------------------------- iteration
     def __iter__(self) -> Iterator[List[Tuple[int, int, int, int]]]:
-        # Snapshot epoch and skip now (not lazily inside the generator).
-        epoch, skip = self.epoch, self._skip
-        self._skip = 0
-        return self._batches(epoch, skip)
+        # The epoch is fixed when iter() is called; the resume skip is used up only
+        # when the batches are actually drawn: torch's multi-worker DataLoader calls
+        # iter() twice and discards the first iterator without running it.
+        return self._batches(self.epoch)
 
-    def _batches(self, epoch: int,
-                 skip: int) -> Iterator[List[Tuple[int, int, int, int]]]:
+    def _batches(self, epoch: int) -> Iterator[List[Tuple[int, int, int, int]]]:
+        skip, self._skip = self._skip, 0
         batch: List[int] = []
         batch_index = 0
         for index in self.sampler:

@@ -85,8 +85,8 @@ class FluxDatasetMixin(RobustDatasetMixin):
 
     def _init_flux(self, num_repeats: int,
                    repeat_from: Optional[Union[int, str]],
-                   bad_video_policy: str = 'skip') -> None:
-        self._init_robust(bad_video_policy)
+                   bad_video_policy: str = 'skip', isolate_decoder: bool = True) -> None:
+        self._init_robust(bad_video_policy, isolate_decoder)
         if not isinstance(num_repeats, int) or num_repeats < 1:
             raise ValueError(f'dataset.num_repeats={num_repeats!r} must be an int '
                              '>= 1 (2 = repeated augmentation of the reference).')
@@ -198,14 +198,18 @@ class FluxVideoDataset(FluxDatasetMixin, VideoDataset):
         bad_video_policy (str): ``'skip'`` (default: log, count and replace a
             bad video in training; report and exclude it in testing) or
             ``'raise'``. See :mod:`mmflux.datasets.robust_dataset`.
+        isolate_decoder (bool): decode with decord in a child process, so that
+            a decoder crash skips the video instead of killing the run.
+            Defaults to True.
         **kwargs: as :class:`~mmaction.datasets.VideoDataset`.
     """
 
     def __init__(self, *args, num_repeats: int = 1,
                  repeat_from: Optional[Union[int, str]] = None,
-                 bad_video_policy: str = 'skip', **kwargs) -> None:
+                 bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_flux(num_repeats, repeat_from, bad_video_policy)
+        self._init_flux(num_repeats, repeat_from, bad_video_policy, isolate_decoder)
 
 
 @DATASETS.register_module()
@@ -218,9 +222,10 @@ class FluxRawframeDataset(FluxDatasetMixin, RawframeDataset):
 
     def __init__(self, *args, num_repeats: int = 1,
                  repeat_from: Optional[Union[int, str]] = None,
-                 bad_video_policy: str = 'skip', **kwargs) -> None:
+                 bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_flux(num_repeats, repeat_from, bad_video_policy)
+        self._init_flux(num_repeats, repeat_from, bad_video_policy, isolate_decoder)
 
 
 __all__ = [

@@ -22,12 +22,21 @@ decoder error, a transform that raises or returns None) is handled by the
     the first bad video raises :class:`BadVideoError` naming the file and the
     reason (training and testing).
 
+Every line of the annotation file is checked when the dataset is built
+(:mod:`mmflux.datasets.annotation_check`): a non-integer or negative label, a
+wrong number of fields, an empty line or an empty file is refused with the
+file, the line number, its text and the fix, before any iteration.
+
 Besides, the pipeline runs through :class:`RobustCompose`, which
 
 * upscales frames that are smaller than the crop of a ``CenterCrop``,
   ``ThreeCrop``, ``TenCrop`` or ``RandomCrop`` (keeping the aspect ratio, with
   a warning once per file) instead of letting the crop return smaller or
   misplaced frames, and checks that every crop has the requested size;
+* runs decord in a child process (``isolate_decoder=True``, the default), so
+  that a file on which the decoder crashes (a segfault, not an exception) is a
+  bad video like any other instead of the end of the run; see
+  :mod:`mmflux.datasets.isolated_decoder`;
 * decodes with OpenCV what decord (``DecordInit`` / ``DecordDecode``) cannot:
   a valid file that decord 0.6.0 misdecodes is logged once, counted (the data
   sample's metainfo ``decoder_fallback`` says why) and used, not excluded; see
@@ -49,6 +58,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+from mmengine import fileio
 from mmengine.dataset import Compose
 from mmengine.logging import print_log
 
@@ -59,6 +69,7 @@ from mmaction.datasets.transforms import (CenterCrop, DecordDecode, DecordInit,
 from mmaction.registry import DATASETS
 
 from mmflux.utils.event_log import log_event
+from .annotation_check import AnnotationError, check_annotation_lines, label_location
 from .video_fallback import DECODER_FALLBACK_KEY, DecoderFallback
 
 BAD_VIDEO_POLICIES = ('skip', 'raise')
@@ -123,13 +134,13 @@ class RobustCompose(Compose):
     the last run return None.
     """
 
-    def __init__(self, transforms: Optional[Sequence[Any]]) -> None:
+    def __init__(self, transforms: Optional[Sequence[Any]], isolate_decoder: bool = True) -> None:
         super().__init__(transforms)
         self.last_none: Optional[str] = None
         self.last_error: Optional[str] = None
         self._warned: set = set()
         #: OpenCV behind DecordInit / DecordDecode (``fallback.last``: this sample)
-        self.fallback = DecoderFallback()
+        self.fallback = DecoderFallback(isolate=isolate_decoder)
 
     def __call__(self, data: dict) -> Optional[dict]:
         self.fallback.reset()
@@ -293,7 +304,7 @@ class RobustDatasetMixin:
     :meth:`_split_index`, :meth:`_load` and :meth:`_marker_info`.
     """
 
-    def _init_robust(self, bad_video_policy: str = 'skip') -> None:
+    def _init_robust(self, bad_video_policy: str = 'skip', isolate_decoder: bool = True) -> None:
         if bad_video_policy not in BAD_VIDEO_POLICIES:
             raise ValueError(
                 f'dataset.bad_video_policy={bad_video_policy!r} is not one of '
@@ -301,11 +312,48 @@ class RobustDatasetMixin:
                 "exclude and report in testing) or 'raise' (stop at the first bad video).")
         self.bad_video_policy = bad_video_policy
         if not isinstance(self.pipeline, RobustCompose):
-            self.pipeline = RobustCompose(self.pipeline.transforms)
+            self.pipeline = RobustCompose(self.pipeline.transforms, isolate_decoder)
         #: bad videos met by this process (a dataloader worker counts its own)
         self.num_bad_videos = 0
         #: videos decoded by the OpenCV fallback in this process (they are used)
         self.num_decoder_fallbacks = 0
+
+    # ---------------------------------------------------------- annotations
+    def load_data_list(self) -> List[dict]:
+        """The parent's list, after every line of the file passed
+        :func:`~mmflux.datasets.annotation_check.check_annotation_lines`."""
+        ann_file = getattr(self, 'ann_file', None)
+        kind = 'rawframe' if isinstance(self, RawframeDataset) else 'video'
+        checked = isinstance(ann_file, str) and isinstance(self, (VideoDataset, RawframeDataset)) \
+            and not ann_file.endswith('.json')
+        if checked:
+            if not fileio.exists(ann_file):
+                raise FileNotFoundError(f'annotation file {ann_file} does not exist; fix: set '
+                                        'ann_file (or data_root=) to the list of this split.')
+            #: ``(line number, text)`` of each sample, for messages about its label
+            self.annotation_lines = check_annotation_lines(
+                ann_file, fileio.list_from_file(ann_file), kind,
+                delimiter=getattr(self, 'delimiter', ' '),
+                multi_class=bool(getattr(self, 'multi_class', False)),
+                with_offset=bool(getattr(self, 'with_offset', False)),
+                num_classes=getattr(self, 'num_classes', None) if getattr(
+                    self, 'multi_class', False) else None)
+        data_list = super().load_data_list()
+        if checked and len(data_list) != len(self.annotation_lines):
+            self.annotation_lines = []  # a subclass parses differently: no line numbers
+        for index, info in enumerate([] if checked else data_list):
+            labels = info.get('label')
+            for label in labels if isinstance(labels, (list, tuple)) else [labels]:
+                if label is not None and (not isinstance(label, (int, np.integer)) or label < 0):
+                    raise AnnotationError(
+                        f'annotation file {ann_file}: sample {index} has label {label!r}; fix: '
+                        'labels are class indices 0, 1, 2, ...')
+        return data_list
+
+    def label_location(self, index: int) -> str:
+        """Where sample ``index`` is written: file, line number and text."""
+        return label_location(str(getattr(self, 'ann_file', '?')),
+                              getattr(self, 'annotation_lines', []), index)
 
     # ---------------------------------------------------------- overridable
     def _split_index(self, idx: Any) -> Tuple[int, Any]:
@@ -448,12 +496,16 @@ class RobustVideoDataset(RobustDatasetMixin, VideoDataset):
     Args:
         bad_video_policy (str): ``'skip'`` (default) or ``'raise'``; see
             :mod:`mmflux.datasets.robust_dataset`.
+        isolate_decoder (bool): decode with decord in a child process, so that
+            a decoder crash skips the video instead of killing the run.
+            Defaults to True.
         **kwargs: as :class:`~mmaction.datasets.VideoDataset`.
     """
 
-    def __init__(self, *args, bad_video_policy: str = 'skip', **kwargs) -> None:
+    def __init__(self, *args, bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_robust(bad_video_policy)
+        self._init_robust(bad_video_policy, isolate_decoder)
 
 
 @DATASETS.register_module()
@@ -461,13 +513,14 @@ class RobustRawframeDataset(RobustDatasetMixin, RawframeDataset):
     """:class:`~mmaction.datasets.RawframeDataset` with ``bad_video_policy``
     (see :class:`RobustVideoDataset`)."""
 
-    def __init__(self, *args, bad_video_policy: str = 'skip', **kwargs) -> None:
+    def __init__(self, *args, bad_video_policy: str = 'skip', isolate_decoder: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._init_robust(bad_video_policy)
+        self._init_robust(bad_video_policy, isolate_decoder)
 
 
 __all__ = [
-    'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
+    'AnnotationError', 'BAD_VIDEO_POLICIES', 'BadVideoError', 'DECODER_FALLBACK_KEY', 'FAILED_KEY',
     'FAIL_REASON_KEY', 'FILENAME_KEY',
     'RobustCompose', 'RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset',
     'SKIPPED_KEY', 'crop_size_of', 'describe_error'

@@ -6,10 +6,14 @@ MJPG and FFV1 files written by OpenCV 4.11 (this repo's tests make such files):
 for widths 2, 3, 4, 6, 8, 12, 16, 24, 48 ``get_batch`` raises ``DECORDArrayCopyFromTo:
 The size must exactly match`` and ``vr[i]`` / ``next()`` (``DecordDecode(mode=
 'efficient')``) return (H, W, 4) or (H, W, 8) arrays of garbage; widths 10, 14,
-18, 20, 32, 50, 64, 96 decode fine. Both failures are caught here. Not caught
-(no ``except`` can): decord segfaults decoding a truncated MJPG AVI (the
-first 60% of a 20-frame file), and OpenCV's *writer* aborts the process on 2-3
-pixel wide frames (tests write widths >= 4). A file decord cannot open at all
+18, 20, 32, 50, 64, 96 decode fine. Both failures are caught here.
+decord also segfaults on some damaged files (a truncated MJPG AVI opened from
+bytes, as ``DecordInit`` opens it), which no ``except`` can catch: decord
+therefore runs in a child process (:mod:`mmflux.datasets.isolated_decoder`, on
+by default), where a crash raises :class:`DecoderCrashError` and the file is a
+bad video (skipped or excluded, named and counted; not retried with OpenCV).
+OpenCV's *writer* aborts the process on 2-3 pixel wide frames (tests write
+widths >= 4). A file decord cannot open at all
 may still be readable by OpenCV (another FFmpeg build).
 
 :class:`DecoderFallback` wraps MMAction2's ``DecordInit`` / ``DecordDecode``
@@ -33,6 +37,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
+
+from mmaction.datasets.transforms import DecordInit
+from .isolated_decoder import DEFAULT_TIMEOUT, DecoderCrashError, IsolatedDecoder
 
 #: data-sample metainfo key: why the video was decoded by the fallback decoder
 DECODER_FALLBACK_KEY = 'decoder_fallback'
@@ -176,12 +183,20 @@ class DecoderFallback:
     ``num_fallbacks`` counts the videos decoded by OpenCV in this process;
     ``last`` is the reason for the last sample (None when decord worked), which
     the dataset records in the sample's metainfo (:data:`DECODER_FALLBACK_KEY`).
+
+    Args:
+        isolate (bool): run decord in a child process
+            (:class:`~mmflux.datasets.isolated_decoder.IsolatedDecoder`), so that
+            a decoder crash raises :class:`DecoderCrashError` instead of killing
+            the process. Such a file is not retried with OpenCV.
+        timeout (float): seconds one decoder request may take (isolated only).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, isolate: bool = True, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.num_fallbacks = 0
         self.last: Optional[str] = None
         self._logged: set = set()
+        self.isolated = IsolatedDecoder(timeout) if isolate else None
 
     def reset(self) -> None:
         self.last = None
@@ -190,10 +205,15 @@ class DecoderFallback:
     def init(self, transform: Any, results: Dict) -> Dict:
         """``DecordInit``; if decord cannot open the file, an :class:`OpenCVVideo`."""
         try:
-            out = transform(results)
+            if self.isolated is not None and type(transform).transform is DecordInit.transform:
+                out = self.isolated.decord_init(transform, results, _filename(results))
+            else:
+                out = transform(results)
             if int(out.get('total_frames', 0)) < 1:
                 raise RuntimeError('decord reports no frames')
             return out
+        except DecoderCrashError:
+            raise
         except Exception as err:  # noqa: BLE001 - retried with OpenCV, re-raised if that fails
             filename = _filename(results)
             reader = self._open(filename, transform, err)
@@ -217,6 +237,8 @@ class DecoderFallback:
                 return out
             reason = f'DecordDecode returned {problem}'
             err: Optional[BaseException] = None
+        except DecoderCrashError:
+            raise
         except Exception as exc:  # noqa: BLE001
             reason, err = f'DecordDecode failed ({_describe(exc)})', exc
         results['video_reader'] = None

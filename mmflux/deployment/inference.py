@@ -1,5 +1,5 @@
 """Recognise a video with an exported model through its config's own test pipeline."""
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -21,18 +21,21 @@ def video_views(cfg: Config, video: str) -> torch.Tensor:
     return inputs.reshape((-1, ) + inputs.shape[2:])
 
 
-def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
-    """Decode, cut views, normalise, run and average views as ``inference_recognizer`` does.
+def inference_exported(model: Union[str, RuntimeModel], video: str,
+                       budget: Optional[int] = None) -> Dict:
+    """Decode, cut views, normalise, run at ``budget`` (None: the file's default) and
+    average views as ``inference_recognizer`` does.
 
     Returns ``pred_score`` (num_classes,) tensor, per-view ``logits``, ``kept``
-    indices and the export ``meta`` (token budget, head, num_tokens).
+    indices, the export ``meta`` and the budget's ``token_budget``, ``head``,
+    ``num_tokens``.
     """
     runtime = build_runtime_model(model) if isinstance(model, str) else model
     meta = runtime.meta
     cfg = Config.fromstring(meta['config'], file_format='.py')
     views = video_views(cfg, video)
     chunk = meta.get('max_testing_views') or views.shape[0]
-    outputs = [runtime(part) for part in views.split(chunk)]
+    outputs = [runtime(part, budget) for part in views.split(chunk)]
     logits = np.concatenate([o[0] for o in outputs])
     kept = np.concatenate([o[1] for o in outputs])
     # the configured head's own averaging rule (``average_clips``: prob / score / None),
@@ -41,4 +44,4 @@ def inference_exported(model: Union[str, RuntimeModel], video: str) -> Dict:
     scores = head.average_clip(torch.from_numpy(logits), num_segs=views.shape[0])
     scores = scores.reshape(-1, scores.shape[-1]).mean(0) if scores.dim() > 2 else scores[0]
     return dict(pred_score=scores, logits=logits, kept=kept, meta=meta,
-                token_budget=meta['budget'], head=meta['head'], num_tokens=meta['num_tokens'])
+                **runtime.budget_info(budget))

@@ -26,6 +26,7 @@ import torch
 from mmengine.registry import DefaultScope
 
 from mmaction.registry import DATA_SAMPLERS, DATASETS, MODELS
+from ..datasets.annotation_check import AnnotationError
 from ..datasets.flux_batch_sampler import FluxBatchSampler, with_backbone_geometry
 from ..evaluation.grid_config import view_grids
 from ..models.backbones.base import BaseFluxBackbone
@@ -150,14 +151,25 @@ def _labels(dataset) -> List[int]:
     return labels
 
 
+def _labels_of(dataset, index: int) -> List[int]:
+    label = dataset.get_data_info(index).get('label')
+    if isinstance(label, torch.Tensor):
+        return [int(v) for v in label.reshape(-1).tolist()]
+    return [int(v) for v in label] if isinstance(label, (list, tuple)) else \
+        [] if label is None else [int(label)]
+
+
 def _check_labels(datasets: Dict[str, Any], num_classes: int, errors: List[str]) -> None:
     for loader, dataset in datasets.items():
         labels = _labels(dataset)
         top = max(labels) if labels else None
         if top is not None and top >= num_classes:
             ann_file = getattr(dataset, 'ann_file', '?')
+            where = getattr(dataset, 'label_location', None)  # file, line number and text
+            first = next((i for i in range(len(dataset)) if top in _labels_of(dataset, i)), None)
+            at = f' ({where(first)})' if where is not None and first is not None else ''
             errors.append(
-                f'{loader}.dataset.ann_file={ann_file!r}: has label {top} but '
+                f'{loader}.dataset.ann_file={ann_file!r}: has label {top}{at} but '
                 f'model.cls_head.num_classes={num_classes}; fix: --cfg-options '
                 f'num_classes={top + 1} (or model.cls_head.num_classes={top + 1}).')
 
@@ -264,6 +276,8 @@ def _build_datasets(cfg: Any) -> Dict[str, Any]:
             continue
         try:
             datasets[loader] = DATASETS.build(spec)
+        except AnnotationError:  # a bad line of a list: refused here, by file and line
+            raise
         except Exception:  # noqa: BLE001 - missing files, a dataset needing a runner
             continue
     return datasets

@@ -125,11 +125,18 @@ class TOPlan:
             raise FileNotFoundError(f'{TO_KEY}.plan={path}: no such file; write one with '
                                     'tools/token_optimize.py CONFIG CKPT --budgets ... --out-dir DIR '
                                     '(DIR/to_plan.json).')
-        with open(path) as f:
-            data = json.load(f)
-        if data.get('format') != PLAN_FORMAT or not isinstance(data.get('settings'), list):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+            raise ValueError(f'{TO_KEY}.plan={path}: not a readable JSON plan ({err}; truncated or '
+                             'overwritten?); fix: write it again with tools/token_optimize.py '
+                             'CONFIG CKPT --budgets ... --out-dir DIR.') from None
+        if not isinstance(data, dict) or data.get('format') != PLAN_FORMAT or not isinstance(
+                data.get('settings'), list):
+            found = data.get('format') if isinstance(data, dict) else type(data).__name__
             raise ValueError(f'{path} is not a Token Optimization plan (format {PLAN_FORMAT!r} '
-                             f'with a "settings" list); got format {data.get("format")!r}.')
+                             f'with a "settings" list); got format {found!r}.')
         for i, s in enumerate(data['settings']):
             missing = [k for k in SETTING_KEYS + ('val_top1', ) if k not in s]
             if missing:

@@ -40,6 +40,6 @@ def test_labels_beyond_num_classes_are_named(tmp_path):
     ann = tmp_path / 'train.txt'
     ann.write_text('a.mp4 0\nb.mp4 7\n')
     cfg = _load({'ann_file_train': str(ann)})
-    with pytest.raises(ValueError, match=r'has label 7 but model.cls_head.num_classes=6.*num_classes=8'):
+    with pytest.raises(ValueError, match=r'has label 7 \(.*train.txt line 2.*\) but model.cls_head.num_classes=6.*num_classes=8'):
         check_flux_config(cfg)
     check_flux_config(_load({'ann_file_train': str(ann), 'num_classes': 8}))

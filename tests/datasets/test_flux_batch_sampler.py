@@ -147,6 +147,19 @@ def test_skip_batches_reproduces_the_uninterrupted_tail():
         resumed.skip_batches(-1)
 
 
+def test_skip_survives_an_iterator_that_never_runs():
+    """torch's multi-worker DataLoader calls iter() twice and drops the first iterator."""
+    full = FluxBatchSampler(StridedSampler(40, seed=2), batch_size=3, seed=9, **RELEASED)
+    full.set_epoch(1)
+    reference = list(full)
+    resumed = FluxBatchSampler(StridedSampler(40, seed=2), batch_size=3, seed=9, **RELEASED)
+    resumed.set_epoch(1)
+    resumed.skip_batches(4)
+    iter(resumed)  # discarded, never advanced
+    assert list(resumed) == reference[4:]
+    assert list(resumed) == reference
+
+
 def test_seed_defaults():
     inherited = FluxBatchSampler(StridedSampler(10, seed=4321), batch_size=2, **RELEASED)
     assert inherited.seed == 4321

@@ -24,8 +24,8 @@ def test_latency_runs_the_exported_model(model, runtime, monkeypatch):
     seen = {}
     real = exported_latency.RuntimeModel.__call__
 
-    def spy(self, clips):
-        seen['backend'], seen['out'] = self.backend, real(self, clips)
+    def spy(self, clips, budget=None):
+        seen['backend'], seen['out'] = self.backend, real(self, clips, budget)
         return seen['out']
     monkeypatch.setattr(exported_latency.RuntimeModel, '__call__', spy)
     result = measure_latency(model, FRAMES, SIDE, BUDGET, runs=2, warmup=1, runtime=runtime)
@@ -63,3 +63,22 @@ def test_eager_latency_runs_warmup_plus_runs_views():
     assert counting.calls == 6
     assert set(result) == {'median_ms', 'min_ms', 'p90_ms', 'runs'} and result['runs'] == 4
     assert 0 <= result['min_ms'] <= result['median_ms'] <= result['p90_ms']
+
+
+def test_eager_latency_is_timed_by_the_harness(monkeypatch):
+    """warmup + runs one-view calls; the statistics are the harness's (a fake 5 ms per call)."""
+    from mmflux.utils import timing
+    now, calls = [0.0], []
+
+    def factory(model, frames, side, budget, device):
+        def call():
+            calls.append((frames, side, budget))
+            now[0] += 0.005
+        return call
+    monkeypatch.setitem(RUNTIMES, 'fake', factory)
+    monkeypatch.setattr(timing.time, 'perf_counter', lambda: now[0])
+    monkeypatch.setattr(timing.time, 'process_time', lambda: now[0])
+    result = measure_latency(None, 2, 28, 8, runs=4, warmup=2, runtime='fake')
+    assert calls == [(2, 28, 8)] * 6
+    assert result == dict(median_ms=pytest.approx(5.0), min_ms=pytest.approx(5.0),
+                          p90_ms=pytest.approx(5.0), runs=4)

@@ -1,6 +1,9 @@
 """Decode-once inputs equal each grid's own pipeline, down to the logits."""
 import copy
 
+import cv2
+import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
@@ -42,13 +45,54 @@ def test_inputs_and_logits_equal_the_per_grid_pipeline(tiny_motion_data, tmp_pat
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_union_of_frames_is_what_is_decoded():
+def write_numbered_video(path, num_frames=16, side=64):
+    """An mp4 whose frame t is uniformly grey at 15 * t: a decoded frame tells its index."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 8, (side, side))
+    assert writer.isOpened(), path
+    for t in range(num_frames):
+        writer.write(np.full((side, side, 3), 15 * t, dtype=np.uint8))
+    writer.release()
+    return str(path)
+
+
+# frame indices of a 16-frame video, by hand from FluxUniformSample's test formula:
+# seg = 15 / T, starts round(seg * i) (half to even), clip k adds int(seg / (K + 1) * (k + 1)).
+# 4 frames: seg 3.75, starts 0 4 8 11; 8 frames: seg 1.875, starts 0 2 4 6 8 9 11 13.
+ONE_CLIP = {4: [1, 5, 9, 12], 8: [0, 2, 4, 6, 8, 9, 11, 13]}  # offsets 1 and 0
+TWO_CLIPS = {4: [1, 5, 9, 12, 2, 6, 10, 13],  # offsets 1, 2
+             8: [0, 2, 4, 6, 8, 9, 11, 13, 1, 3, 5, 7, 9, 10, 12, 14]}  # offsets 0, 1
+
+
+def test_frame_indices_of_two_grids_by_hand():
     cfg = Config.fromfile(TINY_RECIPE)
-    # 2 clips of 4 and of 8 frames over 16 frames: the 4-frame indices are not all in the 8-frame set
-    union = frames_needed(cfg, [(4, 56), (8, 56)], total_frames=16)
-    four = frames_needed(cfg, [(4, 56)], total_frames=16)
-    eight = frames_needed(cfg, [(8, 56)], total_frames=16)
-    assert union == sorted(set(four) | set(eight)) and len(union) < len(four) + len(eight)
+    grids = [(4, 56), (8, 56)]
+    # one clip: the grids share only frame 9, so the union has 4 + 8 - 1 frames
+    assert frames_needed(cfg, grids, total_frames=16, num_clips=1) == \
+        [0, 1, 2, 4, 5, 6, 8, 9, 11, 12, 13]
+    # the recipe's two clips: every 4-frame index is among the 8-frame ones
+    assert frames_needed(cfg, grids, total_frames=16) == list(range(15))
+    assert frames_needed(cfg, grids[:1], total_frames=16) == sorted(TWO_CLIPS[4])
+
+
+@pytest.mark.parametrize('num_clips,expected', [(1, ONE_CLIP), (2, TWO_CLIPS)])
+def test_union_of_frames_is_what_is_decoded(tmp_path, num_clips, expected):
+    """The decoder reads each needed frame once, and every grid's views are built from
+    its own frames: the grey level of each frame of the packed inputs is its index."""
+    cfg = Config.fromfile(TINY_RECIPE)
+    decoder = MultiGridDecoder(cfg, [(4, 56), (8, 56)], num_clips=num_clips)
+    calls = []
+    decode = decoder.decode
+    decoder.decode = lambda results: calls.append(list(results['frame_inds'])) or decode(results)
+    video = write_numbered_video(tmp_path / 'numbered.mp4')
+    out = decoder(dict(filename=video, label=0, start_index=0, modality='RGB'))
+    assert calls == [sorted(set(expected[4]) | set(expected[8]))]  # one decode, no repeats
+    for frames, side in ((4, 56), (8, 56)):
+        inputs = out[(frames, side)]['inputs'].float()  # (clips x 3 crops, C, T, H, W)
+        assert inputs.shape == (num_clips * 3, 3, frames, side, side)
+        shown = (inputs.mean(dim=(1, 3, 4)) / 15).round().long()  # (views, T)
+        for view, indices in enumerate(shown.tolist()):
+            clip = view % num_clips  # FormatShape: views are crop-major
+            assert indices == expected[frames][clip * frames:(clip + 1) * frames], view
 
 
 def test_search_paths_agree_and_predictions_are_saved(tiny_motion_data, tmp_path):

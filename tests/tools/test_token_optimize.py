@@ -1,24 +1,21 @@
-"""tools/token_optimize.py end to end: train a tiny model, search, write the plan."""
+"""tools/token_optimize.py end to end on the session's tiny trained model: search, write the plan."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT, write_tiny_train_config
+from conftest import REPO_ROOT
 
 
 @pytest.mark.slow
-def test_token_optimize_tool_end_to_end(tiny_motion_data, tmp_path):
-    """Train a tiny model for one epoch, then search two budgets with two selectors."""
-    config = write_tiny_train_config(tmp_path, tiny_motion_data)
+def test_token_optimize_tool_end_to_end(tiny_trained, tmp_path):
+    """Search two budgets with two selectors on the tiny model trained for one epoch."""
+    config, checkpoint, _ = tiny_trained
     env_run = dict(capture_output=True, text=True, cwd=REPO_ROOT)
-    result = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
-                             str(tmp_path / 'run'), '--no-validate'], **env_run)
-    assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / 'to'
     result = subprocess.run([sys.executable, 'tools/token_optimize.py', config,
-                             str(tmp_path / 'run' / 'epoch_1.pth'), '--budgets', '32', '16',
+                             checkpoint, '--budgets', '32', '16',
                              '--frames', '1', '2', '4', '--sides', '42', '56', '--out-dir', str(out),
                              '--latency', '--latency-runs', '2', '--max-latency-ms', '1000', '0.001',
                              '--compare-per-grid'],

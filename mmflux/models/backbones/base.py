@@ -92,6 +92,11 @@ class BaseFluxBackbone(BaseModule):
         """
         if budget is None:
             return None
+        if isinstance(budget, torch.Tensor):  # a budget that is data (an exported graph's input)
+            if self.selector is None:
+                raise ValueError('A token budget tensor was given but the backbone has no '
+                                 'selector; set model.backbone.selector.')
+            return self.selector(tokens.detach(), budget)
         check_budget(budget)
         B, T, L, _ = tokens.shape
         if budget >= T * L:
@@ -101,13 +106,13 @@ class BaseFluxBackbone(BaseModule):
                              'backbone has no selector; set model.backbone.selector.')
         if scores is None:  # selectors written for forward(tokens, budget) keep working
             return self.selector(tokens.detach(), budget)
-        return self.selector(tokens.detach(), budget, scores=scores)
+        return self.selector(tokens.detach(), budget, token_scores=scores)
 
     def selection_scores(self, tokens: torch.Tensor) -> Optional[torch.Tensor]:
         """The selector's budget-independent scores of (B, t, h * w, C) patch embeddings,
         or None when the selector has none (random) or there is no selector."""
-        score = getattr(self.selector, 'score', None)
-        return score(tokens.detach()) if callable(score) else None
+        scores = getattr(self.selector, 'scores', None)
+        return scores(tokens.detach()) if callable(scores) else None
 
     # ------------------------------------------------------------ forward
     def embed_patches(self, x: torch.Tensor, with_scores: bool = False) -> PatchEmbedding:

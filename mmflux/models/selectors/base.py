@@ -56,19 +56,19 @@ class BaseTokenSelector(BaseModule):
     def kept_count(self, frames: int, tokens_per_frame: int, budget: int) -> int:
         return sum(self.group_counts(frames, tokens_per_frame, budget))
 
-    def score(self, tokens: torch.Tensor) -> Optional[torch.Tensor]:
+    def scores(self, tokens: torch.Tensor) -> Optional[torch.Tensor]:
         """Budget-independent scores of patch embeddings (B, T, L, C), or None.
 
         A selector that ranks tokens by a score returns it here, so a caller that
         runs several budgets on the same clips (a test-time cascade) computes it
-        once and passes it to :meth:`forward` as ``scores``.
+        once and passes it to :meth:`forward` as ``token_scores``.
         """
         return None
 
     def forward(self, tokens: torch.Tensor, budget: int,
-                scores: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Kept indices (B, K) of patch embeddings (B, T, L, C) at ``budget``; ``scores``
-        are this selector's :meth:`score` of ``tokens`` if already known."""
+                token_scores: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Kept indices (B, K) of patch embeddings (B, T, L, C) at ``budget``;
+        ``token_scores`` are this selector's :meth:`scores` of ``tokens`` if already known."""
         raise NotImplementedError
 
 

@@ -45,7 +45,7 @@ class RandomSelector(BaseTokenSelector):
         self.seed = seed
 
     def forward(self, tokens: torch.Tensor, budget: int,
-                scores: Optional[torch.Tensor] = None) -> torch.Tensor:
+                token_scores: Optional[torch.Tensor] = None) -> torch.Tensor:
         B, T, L, _ = tokens.shape
         counts = self.group_counts(T, L, budget)
         group_size = T // len(counts) * L

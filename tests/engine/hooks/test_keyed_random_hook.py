@@ -1,6 +1,6 @@
 """KeyedRandomHook: training randomness keyed by (seed, iteration).
 
-End to end (workers, SIGKILL and resume): tests/end_to_end/test_keyed_random_training.py.
+End to end (workers, SIGKILL and resume): tests/end_to_end/test_determinism.py.
 """
 import torch
 

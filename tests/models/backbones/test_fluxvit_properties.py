@@ -33,6 +33,29 @@ def cases(seed):
         yield frames, hp, wp, batch, budget
 
 
+def expected_per_group(frames, tokens_per_frame, budget, exact):
+    """Tokens each temporal group keeps, from the rule as documented: G groups, the
+    largest of 4 / 2 / 1 that splits the frames into groups of at least two frames;
+    each keeps ``int(budget / N * N / G)`` in floats as the released code computes it
+    (``int((1 - r) * T_g * L)``, ``r = 1 - budget / N``), or, with ``exact_count``,
+    ``budget`` split with the remainder on the first groups."""
+    groups = next((g for g in (4, 2) if frames % g == 0 and frames // g >= 2), 1)
+    total = frames * tokens_per_frame
+    if exact:
+        return [budget // groups + (g < budget % groups) for g in range(groups)]
+    ratio = 1 - budget / total
+    return [int((1 - ratio) * (frames // groups) * tokens_per_frame)] * groups
+
+
+def test_expected_per_group_by_hand():
+    # the helper above against counts worked out on paper
+    assert expected_per_group(12, 256, 1024, False) == [255] * 4  # 1024/3072: keeps 1020
+    assert expected_per_group(6, 25, 75, False) == [37, 37]  # the fixture's 6 x 70 at 75: 74
+    assert expected_per_group(5, 4, 10, False) == [10]  # odd frames: one group
+    assert expected_per_group(1, 6, 3, False) == [3]
+    assert expected_per_group(8, 1, 7, True) == [2, 2, 2, 1]
+
+
 @pytest.mark.parametrize('selector', [
     dict(type='GroupDynamicSelector'),
     dict(type='GroupDynamicSelector', exact_count=True),
@@ -51,18 +74,19 @@ def test_random_grids_and_budgets(selector):
             expected = total
             assert kept is None, case
         else:
-            expected = model.selector.kept_count(frames, hp * wp, budget)
-            groups = model.selector.num_groups(frames)
+            per_group = expected_per_group(frames, hp * wp, budget, selector.get('exact_count'))
+            expected = sum(per_group)
             if selector.get('exact_count'):
                 assert expected == budget, case
-            else:
-                # int() of the released float formula per group: never above the
-                # budget, at most one token per group below it
-                assert 0 <= budget - expected <= groups, case
+            else:  # never above the budget, at most one token per group below it
+                assert 0 <= budget - expected <= len(per_group), case
             assert kept.shape == (batch, expected), case
+            group_size = total // len(per_group)
             for row in kept:
                 assert torch.equal(row, row.sort().values), case  # ascending
                 assert len(set(row.tolist())) == expected, case  # no repeats
+                counts = torch.bincount(row // group_size, minlength=len(per_group))
+                assert counts.tolist() == per_group, case
             if expected:
                 assert int(kept.min()) >= 0 and int(kept.max()) < total, case
         assert tokens.shape == (batch, 1 + expected, 32), case

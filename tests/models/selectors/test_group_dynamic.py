@@ -38,3 +38,20 @@ def test_keeps_the_moving_patches():
     assert (patches_of[0] == 5).all()
     assert sorted(frames_of[0].tolist()) == list(range(8))
     assert set(patches_of[1].tolist()) == {9}  # selection is per sample
+
+
+@pytest.mark.parametrize('exact_count', [False, True])
+@pytest.mark.parametrize('frames', [6, 8, 5])
+def test_budget_tensor_keeps_the_same_tokens_as_the_int_budget(frames, exact_count):
+    """The runtime-budget path (what an exported graph runs) at every budget 1..N+3:
+    equal counts (4/2 groups), unequal ones (exact_count) and single-frame groups (T=5)."""
+    selector = GroupDynamicSelector(exact_count=exact_count)
+    tokens = torch.randn(2, frames, 9, 8, generator=torch.Generator().manual_seed(frames))
+    tokens[:, :, :4] = tokens[:, :1, :4]  # static patches: tied zero changes
+    total = frames * 9
+    for budget in range(1, total + 4):
+        if selector.kept_count(frames, 9, min(budget, total)) == 0:
+            continue
+        expected = selector(tokens, budget) if budget < total else torch.arange(total).expand(2, -1)
+        got = selector(tokens, torch.tensor(budget))
+        assert torch.equal(got, expected), budget
