@@ -142,15 +142,16 @@ def test_pareto_front_drops_dominated_settings():
 def test_swap_selector_keeps_every_argument_the_new_type_takes():
     model_cfg = tiny_model_cfg()
     model_cfg['backbone']['selector'] = dict(type='GroupDynamicSelector', max_groups=2,
-                                             exact_count=True, stable=True)
+                                             exact_count=True, stable=False)
     model = MODELS.build(model_cfg)
     new = swap_selector(model, 'RandomSelector', seed=3)
     assert model.backbone.selector is new and type(new).__name__ == 'RandomSelector'
     assert (new.max_groups, new.exact_count, new.seed) == (2, True, 3)  # stable: not its argument
     back = swap_selector(model, 'GroupDynamicSelector', seed=3)  # a seed is not its argument
-    assert (back.max_groups, back.exact_count) == (2, True) and not back.stable  # from Random's
-    swap_selector(model, dict(type='GroupDynamicSelector', stable=True))
-    assert model.backbone.selector.stable and model.backbone.selector.exact_count
+    # Random's arguments carry over; stable is not one of them, so it is the default (True)
+    assert (back.max_groups, back.exact_count) == (2, True) and back.stable
+    swap_selector(model, dict(type='GroupDynamicSelector', stable=False))
+    assert not model.backbone.selector.stable and model.backbone.selector.exact_count
     # a model config: the same rule on model.backbone.selector
     swap_selector(model_cfg, 'RandomSelector')
     assert model_cfg['backbone']['selector'] == dict(type='RandomSelector', max_groups=2,
