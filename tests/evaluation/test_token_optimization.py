@@ -86,12 +86,30 @@ def _vit16_model():
     return MODELS.build(small_plug_and_play_cfg().model).eval()
 
 
-@pytest.mark.parametrize('build,geometry,side,frames,budgets', [
-    (_tiny_tubelet_model, P7T2, 56, [1, 2, 3, 4, 6, 8], [128, 64, 20]),
-    (_vit16_model, TokenGeometry(16, 2), 64, [2, 3, 4, 8, 16], [128, 64, 20]),
+# Candidate grids worked out by hand: tokens = (frames / tubelet) * (side / patch)^2 and a
+# candidate keeps budget <= tokens <= 8 * budget. Patch 7, tubelet 2: one tubelet holds 49, 64,
+# 81, 100 tokens at sides 49, 56, 63, 70 (e.g. budget 20: 4 frames x 63 px = 162 > 160 is out).
+# Patch 16, tubelet 2: 9, 16, 25, 36 tokens at sides 48, 64, 80, 96 (e.g. budget 128: 16 frames
+# x 48 px = 72 < 128 is out, 8 x 96 = 144 is in).
+P7_GRIDS = {
+    128: [(4, 56), (4, 63), (4, 70), (6, 49), (6, 56), (6, 63), (6, 70),
+          (8, 49), (8, 56), (8, 63), (8, 70)],
+    64: [(2, 56), (2, 63), (2, 70), (4, 49), (4, 56), (4, 63), (4, 70),
+         (6, 49), (6, 56), (6, 63), (6, 70), (8, 49), (8, 56), (8, 63), (8, 70)],
+    20: [(2, 49), (2, 56), (2, 63), (2, 70), (4, 49), (4, 56), (6, 49)]}
+P16_GRIDS = {
+    128: [(8, 96), (16, 64), (16, 80), (16, 96)],
+    64: [(4, 96), (8, 64), (8, 80), (8, 96), (16, 48), (16, 64), (16, 80), (16, 96)],
+    20: [(2, 80), (2, 96), (4, 64), (4, 80), (4, 96), (8, 48), (8, 64), (8, 80), (8, 96),
+         (16, 48), (16, 64)]}
+
+
+@pytest.mark.parametrize('build,geometry,side,frames,budgets,expected_grids', [
+    (_tiny_tubelet_model, P7T2, 56, [1, 2, 3, 4, 6, 8], [128, 64, 20], P7_GRIDS),
+    (_vit16_model, TokenGeometry(16, 2), 64, [2, 3, 4, 8, 16], [128, 64, 20], P16_GRIDS),
 ], ids=['fluxvit-patch7-tubelet2', 'selective-vit-patch16-tubelet2'])
 def test_token_optimizer_uses_the_models_geometry(build, geometry, side, frames, budgets,
-                                                   tmp_path, monkeypatch):
+                                                   expected_grids, tmp_path, monkeypatch):
     """Candidates, their token counts and the grid-reduction baseline are the backbone's own."""
     model = build()
     backbone = model.backbone
@@ -118,9 +136,7 @@ def test_token_optimizer_uses_the_models_geometry(build, geometry, side, frames,
     for choice in choices:
         grids = candidate_grids(choice.budget, frames, sides, backbone)
         assert [(r.frames, r.side) for r in choice.candidates] == grids
-        expected = [(t, s) for t in frames if t % geometry.tubelet_size == 0 for s in sides
-                    if choice.budget <= backbone.num_tokens(t, s, s) <= 8 * choice.budget]
-        assert grids == sorted(expected) and grids
+        assert grids == expected_grids[choice.budget]
     for setting in evaluated:
         assert setting.side % geometry.patch_size == 0
         assert setting.frames % geometry.tubelet_size == 0
