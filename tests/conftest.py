@@ -217,6 +217,16 @@ def _merge(base: Dict, update: Dict) -> Dict:
     return out
 
 
+def random_checkpoint(cfg, path):
+    """A checkpoint of ``cfg.model`` at its seeded initial weights (for tool and API tests)."""
+    from mmaction.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return str(path)
+
+
 def write_tiny_train_config(where, data_root, *, lists=('train.txt', 'val.txt', 'test.txt'),
                             random_training=False, extra: str = '', **overrides) -> str:
     """Write a config that inherits ``TINY_RECIPE`` and trains a very small FluxViT

@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
-from conftest import tiny_model_cfg
+from conftest import random_checkpoint, tiny_model_cfg
 from mmflux.evaluation.cascade import (BudgetCascade, CascadeTable, StageCosts, budget_coverage,
                                        choose_cascade, collect_table, fit_temperature, pareto,
                                        search_cascades, simulate, stage_statistic,
@@ -283,19 +283,11 @@ def test_a_fixed_budget_switch_turns_a_cascade_off():
 
 
 # ------------------------------------------------------------------ the tools
-def _random_checkpoint(cfg, path):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return str(path)
-
-
 def test_init_recognizer_runs_the_cascade(tiny_motion_data, tmp_path):
     from mmaction.apis import inference_recognizer, init_recognizer
     from conftest import shared_path, write_tiny_train_config
     cfg = Config.fromfile(write_tiny_train_config(tmp_path, tiny_motion_data))
-    ckpt = _random_checkpoint(cfg, tmp_path / 'w.pth')
+    ckpt = random_checkpoint(cfg, tmp_path / 'w.pth')
     cfg.token_optimization = dict(grid=(6, 42), cascade=dict(
         budgets=(8, 16, 'all'), rule='confidence', thresholds=(2.0, 0.0)))
     model = init_recognizer(cfg, ckpt, device='cpu')
@@ -319,7 +311,7 @@ def test_mmaction_test_tool_runs_the_plans_cascade(tiny_motion_data, tmp_path):
     from conftest import REPO_ROOT, write_tiny_train_config
     tool = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools', 'test.py')
     config = write_tiny_train_config(tmp_path, tiny_motion_data)
-    ckpt = _random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
+    ckpt = random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
     cascade = dict(type='BudgetCascade', budgets=[8, 24], rule='view_agreement',
                    thresholds=[1.0], temperatures=[1.0, 1.0])
     plan = TOPlan([dict(budget=8, frames=4, side=42, selector='GroupDynamicSelector',
@@ -354,7 +346,7 @@ def test_token_optimize_calibrates_cascades_into_the_plan(tiny_motion_data, tmp_
     import json
     from conftest import load_tool, write_tiny_train_config
     config = write_tiny_train_config(tmp_path, tiny_motion_data)
-    ckpt = _random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
+    ckpt = random_checkpoint(Config.fromfile(config), tmp_path / 'w.pth')
     plan_path = TOPlan([dict(budget=16, frames=4, side=42, selector='GroupDynamicSelector',
                              val_top1=0.5, gmacs=0.01)], dict(budgets={})).save(
                                  str(tmp_path / 'plan.json'))

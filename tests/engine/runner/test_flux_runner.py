@@ -6,23 +6,14 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
 
 import mmaction
 from mmaction.apis import inference_recognizer, init_recognizer
-from mmaction.registry import MODELS
-from conftest import REPO_ROOT, TINY_RECIPE, shared_path, write_tiny_train_config
+from conftest import (REPO_ROOT, TINY_RECIPE, random_checkpoint, shared_path,
+                      write_tiny_train_config)
 
 MMACTION_TEST = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools', 'test.py')
-
-
-def random_checkpoint(cfg, path):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return str(path)
 
 
 def test_init_recognizer_honours_the_switch(tiny_motion_data, tmp_path):
